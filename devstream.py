@@ -321,6 +321,7 @@ MIGRATIONS = [
     CREATE VIRTUAL TABLE memories_fts USING fts5(
         content, terms, content='', contentless_delete=1,
         tokenize="unicode61 remove_diacritics 2 tokenchars '_'");
+    CREATE VIRTUAL TABLE memories_vocab USING fts5vocab(memories_fts, 'row');
     CREATE TABLE injections(
         session_id TEXT NOT NULL,
         item TEXT NOT NULL,                 -- memory or task id, or a block name
@@ -654,11 +655,1196 @@ def project_ignored(project, cfg):
 
 
 # ================================================================================================
-# redaction (placeholder until the memory section fills it in)
+# redaction: secrets are replaced before anything is written (database, log, embedding request)
 # ================================================================================================
 
+# Each rule: (kind, pattern).  A pattern's group "v" (when present) is the part replaced; the rest
+# of the match (a key name, "Bearer ", a URL's user) is kept so the memory stays readable.
+_SECRET_RULES = [
+    ("private", r"<private>.*?(?:</private>|\Z)"),
+    ("private_key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+                    r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    ("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b"),
+    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+    ("gitlab_token", r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas)-[A-Za-z0-9_\-]{20,}"),
+    ("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Za-z0-9\-]{10,}"),
+    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),
+    ("anthropic_key", r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}"),
+    ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}"),
+    ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+    ("google_oauth", r"\bGOCSPX-[A-Za-z0-9_\-]{20,}|\bya29\.[0-9A-Za-z_\-]{20,}"),
+    ("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|\bwhsec_[A-Za-z0-9+/=]{20,}"),
+    ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi_token", r"\bpypi-AgE[A-Za-z0-9_\-]{40,}"),
+    ("sendgrid_key", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"),
+    ("vault_token", r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}"),
+    ("digitalocean_token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    ("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}\b"),
+    ("shopify_token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("twilio_key", r"\bSK[0-9a-f]{32}\b"),
+    ("mailgun_key", r"\bkey-[0-9a-f]{32}\b"),
+    ("discord_token", r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b"),
+    ("azure_key", r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=(?P<v>[A-Za-z0-9+/=%]{20,})"),
+    ("password_in_url", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:(?P<v>[^\s@/'\"]{1,200})@"),
+    ("auth_header", r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*[\"']?"
+                    r"(?:bearer|basic|token|digest|apikey)?\s*(?P<v>[A-Za-z0-9._~+/\-]{8,}=*)"),
+    ("bearer_token", r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}=*)"),
+    # KEY=value / KEY: value / "key": "value" where the key names a secret
+    ("secret_assignment",
+     r"(?i)(?P<k>[\"']?\b[A-Za-z0-9_.\-]*(?:passw(?:or)?d|passwd|\bpwd|secret|token|api[_\-]?key|"
+     r"apikey|access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|passphrase|"
+     r"auth[_\-]?key|signing[_\-]?key|encryption[_\-]?key|session[_\-]?key|master[_\-]?key|"
+     r"account[_\-]?key|\bdsn)[A-Za-z0-9_.\-]*\b[\"']?)"
+     r"(?P<sep>\s*(?:=|:=|:|=>)\s*)(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,400})"),
+]
+
+# values that a KEY=value rule must leave alone: references, placeholders, code
+_PLACEHOLDERS = {"none", "null", "nil", "true", "false", "changeme", "xxx", "xxxx", "redacted",
+                 "example", "secret", "password", "your-key-here", "undefined", "required",
+                 "optional", "str", "string", "bytes", "int", "bool", "env", "getenv"}
+
+
+def _is_placeholder(value, quoted, sep):
+    v = value.strip()
+    low = v.lower().rstrip(")]}")
+    if low in _PLACEHOLDERS or low.startswith(("[redacted", "<", "${", "$(", "%(", "{{", "os.",
+                                               "process.env", "env.", "env[", "settings.",
+                                               "config.", "self.", "req.", "request.")):
+        return True
+    if set(low) <= set("*x.-_#") or v.startswith("$"):
+        return True
+    if "(" in v or "[" in v:
+        return True                    # a call or subscript: code, not a literal
+    # `token = next_token` in code: an unquoted identifier after " = " is a variable
+    if not quoted and " " in sep and all(c.isalnum() or c in "_." for c in v) and \
+            not any(c.isdigit() for c in v) and (v.islower() or "." in v):
+        return True
+    return False
+
+
+_redactor = None
+
+
+def _compile_redactor():
+    import re
+    compiled = [(kind, re.compile(pattern, re.S)) for kind, pattern in _SECRET_RULES]
+
+    def apply(text):
+        for kind, rx in compiled:
+            if kind == "secret_assignment":
+                def repl(m):
+                    if _is_placeholder(m.group("v"), m.group("q"), m.group("sep")):
+                        return m.group(0)
+                    return m.group("k") + m.group("sep") + m.group("q") + "[REDACTED:secret]"
+            else:
+                def repl(m, kind=kind):
+                    if "v" in rx.groupindex and m.group("v") is not None:
+                        s, e = m.span("v")
+                        base = m.start()
+                        whole = m.group(0)
+                        return whole[:s - base] + f"[REDACTED:{kind}]" + whole[e - base:]
+                    return f"[REDACTED:{kind}]"
+            text = rx.sub(repl, text)
+        return text
+    return apply
+
+
+# Cheap screen: text with none of these fragments cannot match any rule, so the regular
+# expressions (and the ~7 ms import of `re`) are skipped for it.
+_SECRET_HINTS = ("<private", "private key", "akia", "asia", "agpa", "aida", "aroa", "aipa",
+                 "anpa", "anva", "abia", "acca", "gh", "github_pat", "gl", "xox", "xapp",
+                 "hooks.slack", "sk-", "aiza", "gocspx", "ya29.", "sk_", "rk_", "whsec_", "eyj",
+                 "npm_", "pypi-", "sg.", "hvs.", "hvb.", "hvr.", "dop_", "doo_", "dor_", "hf_",
+                 "shp", "sk", "key", "://", "bearer", "authoriz", "pass", "pwd", "secret",
+                 "token", "credential", "dsn", "signature")
+
+
 def redact(text):
+    """Replace secrets in text by [REDACTED:kind]."""
+    global _redactor
+    if not text or not isinstance(text, str):
+        return text
+    low = text.lower()
+    if "." not in low and "=" not in low and ":" not in low and "-" not in low \
+            and "_" not in low and "<" not in low:
+        if not any(h in low for h in ("sk", "gh", "key")):
+            return text
+    if not any(h in low for h in _SECRET_HINTS):
+        if not _maybe_discord(text):
+            return text
+    if _redactor is None:
+        _redactor = _compile_redactor()
+    return _redactor(text)
+
+
+def _maybe_discord(text):
+    # Discord bot tokens have no fixed prefix: three dot-separated base64 parts
+    return text.count(".") >= 2 and any(len(p) >= 24 for p in text.split("."))
+
+
+SECRET_FILE_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".asc",
+                        ".gpg", ".ppk", ".tfstate", ".tfvars")
+SECRET_FILE_NAMES = {".env", ".envrc", ".netrc", ".npmrc", ".pypirc", ".pgpass", ".git-credentials",
+                     "credentials", "credentials.json", "secrets.json", "secrets.yaml",
+                     "secrets.yml", "service-account.json", ".htpasswd", "id_rsa", "id_dsa",
+                     "id_ecdsa", "id_ed25519", ".dockercfg", "kubeconfig"}
+
+
+def is_secret_file(path):
+    """Files whose content is never captured (names only; content is not opened)."""
+    if not path:
+        return False
+    name = os.path.basename(str(path)).lower()
+    if name in SECRET_FILE_NAMES or name.endswith(SECRET_FILE_SUFFIXES):
+        return True
+    if name.startswith((".env.", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")) \
+            and not name.endswith(".pub") and name not in (".env.example", ".env.sample",
+                                                           ".env.template", ".env.dist"):
+        return True
+    parts = str(path).replace("\\", "/").split("/")
+    return ".ssh" in parts or ".aws" in parts and name in ("credentials", "config")
+
+
+# ================================================================================================
+# memory: deterministic capture, stored once per project, searchable text with code-aware terms
+# ================================================================================================
+
+MEMORY_TYPES = ("prompt", "edit", "command", "error", "decision", "learning", "summary", "note",
+                "subagent")
+MAX_MEMORY_CHARS = 4000
+
+_SPLIT_TABLE = str.maketrans({c: " " for c in map(chr, range(128))
+                              if not (c.isalnum() or c == "_")})
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because
+been before being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers him his how i if in into is it its itself just
+me more most my no nor not now of off on once only or other our ours out over own same she should
+so some such than that the their them then there these they this those through to too under until
+up very was we were what when where which while who whom why will with would you your yours also
+let lets get got make made use used using want need please ok okay yes hey hi thanks thank like
+could would should might must shall may one two via per etc""".split())
+
+
+def hash_text(text):
+    import _blake2
+    return _blake2.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def words(text):
+    """Lower-case word tokens, split like the FTS tokenizer (letters, digits and '_')."""
+    return text.lower().translate(_SPLIT_TABLE).split()
+
+
+def stem(word):
+    """A light English stemmer, applied the same way to stored terms and to queries
+    (parse/parses/parser -> pars, cache/caching/cached -> cach, tests/testing -> test)."""
+    w = word
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    for suffix, repl, min_len in (("ies", "y", 5), ("sses", "ss", 5), ("ing", "", 6),
+                                  ("edly", "", 7), ("ed", "", 5), ("es", "", 5), ("s", "", 4),
+                                  ("ly", "", 6), ("ment", "", 8), ("ation", "ate", 8),
+                                  ("er", "", 6)):
+        if not w.endswith(suffix) or len(w) < min_len:
+            continue
+        base = w[: len(w) - len(suffix)] + repl
+        if suffix == "s" and w.endswith(("ss", "us", "is")):
+            break
+        if suffix == "es" and not base.endswith(("ss", "x", "z", "ch", "sh")):
+            base = w[:-1]
+        if suffix in ("ing", "ed", "er") and len(base) > 2 and base[-1] == base[-2] \
+                and base[-1] not in "lsz":
+            base = base[:-1]
+        w = base
+        break
+    if len(w) > 4 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def split_identifier(token):
+    """getUserById -> get user by id; parse_config -> parse config; v2Parser -> v 2 parser."""
+    parts = []
+    for piece in token.split("_"):
+        if not piece:
+            continue
+        if piece.islower() or piece.isupper() or piece.isdigit():
+            parts.append(piece.lower())
+            continue
+        cur = piece[0]
+        for prev, ch, nxt in zip(piece, piece[1:], piece[2:] + " "):
+            if (ch.isupper() and (prev.islower() or prev.isdigit() or nxt.islower())) or \
+                    (ch.isdigit() != prev.isdigit()):
+                parts.append(cur.lower())
+                cur = ch
+            else:
+                cur += ch
+        parts.append(cur.lower())
+    return parts
+
+
+def index_terms(text):
+    """Extra FTS terms: identifier parts and stems, so `parse config` finds parse_config and
+    `tests` finds `testing`."""
+    extra = set()
+    raw = text.translate(_SPLIT_TABLE).split()
+    for tok in raw:
+        low = tok.lower()
+        if "_" in tok or (not tok.islower() and not tok.isupper() and not tok.isdigit()):
+            for part in split_identifier(tok):
+                if len(part) > 1:
+                    extra.add(part)
+                    extra.add(stem(part))
+        s = stem(low)
+        if s != low:
+            extra.add(s)
+    return " ".join(sorted(extra))
+
+
+def truncate(text, limit):
+    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
     return text
+
+
+def tail_lines(text, max_lines=20, max_chars=1500):
+    lines = [l.rstrip() for l in str(text).strip().splitlines() if l.strip()]
+    out = "\n".join(lines[-max_lines:])
+    return out[-max_chars:] if len(out) > max_chars else out
+
+
+def current_task_id(store, project_id):
+    row = store.one("SELECT id FROM tasks WHERE project_id=? AND status='in_progress' "
+                    "ORDER BY updated_at DESC LIMIT 1", (project_id,))
+    return row[0] if row else None
+
+
+def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session_id=None,
+               task_id=None, created_at=None, redacted=False):
+    """Store one memory (redacted, deduplicated).  Returns (id, created).  Call inside
+    store.write()."""
+    if mtype not in MEMORY_TYPES:
+        raise UserError(f"unknown memory type {mtype!r} (one of {', '.join(MEMORY_TYPES)})")
+    content = str(content).strip()
+    if not redacted:
+        content = redact(content)
+    content = truncate(content, MAX_MEMORY_CHARS)
+    if not content:
+        raise UserError("memory content is empty")
+    digest = hash_text(content)
+    row = store.one("SELECT id FROM memories WHERE project_id=? AND content_hash=?",
+                    (project_id, digest))
+    if row:
+        return row[0], False
+    tags = " ".join(sorted({redact(str(t)).strip().replace(" ", "-") for t in tags if str(t).strip()}))
+    now = time.time() if created_at is None else created_at
+    for _ in range(20):
+        mid = new_id("m-")
+        try:
+            store.execute(
+                "INSERT INTO memories(id, project_id, type, content, tags, path, session_id, task_id,"
+                " created_at, content_hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (mid, project_id, mtype, content, tags, path, session_id or None, task_id, now,
+                 digest))
+            break
+        except store.apsw.ConstraintError:
+            continue                    # id collision: draw again
+    else:
+        raise StoreError("could not allocate a memory id")
+    rowid = store.conn.last_insert_rowid()
+    terms = index_terms(content + " " + tags + " " + (path or "")) + f" dsproject{int(project_id)}"
+    store.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
+                  (rowid, content + ("\n" + path if path else ""), terms))
+    store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
+    return mid, True
+
+
+def delete_memory(store, rowid):
+    store.execute("DELETE FROM memories_fts WHERE rowid=?", (rowid,))
+    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
+    space = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
+    if space is not None and store.load_vec():
+        try:
+            store.execute(f"DELETE FROM vec_{int(space)} WHERE rowid=?", (rowid,))
+        except store.apsw.SQLError:
+            pass
+    store.execute("DELETE FROM memories WHERE rowid=?", (rowid,))
+
+
+READ_ONLY_TOOLS = {"Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "NotebookRead",
+                   "TodoWrite", "TodoRead", "ToolSearch", "AskUserQuestion", "ExitPlanMode",
+                   "EnterPlanMode", "ListMcpResourcesTool", "ReadMcpResourceTool", "BashOutput",
+                   "TaskOutput", "TaskList", "TaskGet", "StructuredOutput", "Skill"}
+EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+# successful shell commands that only look at things are not worth remembering
+_INSPECT_COMMANDS = {"ls", "ll", "cat", "head", "tail", "less", "more", "pwd", "echo", "grep", "rg",
+                     "find", "fd", "which", "type", "wc", "tree", "file", "stat", "du", "df",
+                     "env", "printenv", "whoami", "date", "history", "clear", "cd", "sed", "awk",
+                     "sort", "uniq", "diff", "jq", "man", "ps", "top", "id", "uname", "true"}
+_INSPECT_GIT = {"status", "log", "diff", "show", "branch", "remote", "blame", "ls-files",
+                "rev-parse", "describe", "shortlog", "reflog", "config", "stash list"}
+_TEST_WORDS = ("pytest", "test", "jest", "vitest", "mocha", "rspec", "phpunit", "ctest", "tox",
+               "nox", "unittest", "go test", "cargo test", "mvn", "gradle")
+
+
+def _snippet(text, limit=240):
+    text = str(text or "").strip()
+    lines = [l.rstrip() for l in text.splitlines() if l.strip()]
+    return truncate(" ⏎ ".join(lines), limit) if lines else ""
+
+
+def _first_word(command):
+    cmd = command.strip()
+    while cmd[:1] in "(" or cmd.startswith(("sudo ", "time ", "env ")):
+        cmd = cmd.split(" ", 1)[1] if " " in cmd else ""
+        cmd = cmd.lstrip("( ")
+    word = cmd.split(None, 1)[0] if cmd.split() else ""
+    return os.path.basename(word), cmd
+
+
+def is_inspection(command):
+    word, cmd = _first_word(command)
+    if any(sep in cmd for sep in ("&&", "||", ";", "|", ">", "$(")):
+        # a pipeline that ends in inspection still counts only if every part inspects
+        parts = cmd.replace("&&", ";").replace("||", ";").replace("|", ";").split(";")
+        if ">" in cmd or "$(" in cmd:
+            return False
+        return all(is_inspection(p) for p in parts if p.strip())
+    if word == "git":
+        rest = cmd.split()[1:2]
+        return bool(rest) and rest[0] in _INSPECT_GIT
+    return word in _INSPECT_COMMANDS
+
+
+def looks_like_test(command):
+    low = command.lower()
+    return any(w in low for w in _TEST_WORDS)
+
+
+def failure_lines(output, limit=12):
+    """Lines of test/compiler output that say what failed."""
+    keys = ("FAILED", "FAIL ", "Error", "ERROR", "error:", "failed", "Traceback", "assert",
+            "panicked", "Exception", "✗", "✕", "×")
+    lines = [l.rstrip() for l in str(output).splitlines() if any(k in l for k in keys)]
+    return "\n".join(lines[:limit])
+
+
+def capture_tool_use(hook, project_id, session_id, task_id):
+    """PostToolUse: what happened, as (type, content, path) or None when nothing is worth keeping."""
+    p = hook.payload
+    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
+    tres = p.get("tool_response")
+    if tool in READ_ONLY_TOOLS or tool.startswith("mcp__") and "read" in tool.lower():
+        return None
+    if tool in EDIT_TOOLS:
+        fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path") or ""
+        if not fpath or is_secret_file(fpath):
+            return None
+        rel = hook.project.rel(str(fpath))
+        if tool == "Edit":
+            old, new = str(tin.get("old_string") or ""), str(tin.get("new_string") or "")
+            n_old, n_new = len(old.splitlines()) or 1, len(new.splitlines()) or 1
+            all_ = " (all occurrences)" if tin.get("replace_all") else ""
+            body = f"Edited {rel}: replaced {n_old} line(s) with {n_new}{all_}\n- " \
+                   f"{_snippet(old)}\n+ {_snippet(new)}"
+        elif tool == "MultiEdit":
+            edits = tin.get("edits") if isinstance(tin.get("edits"), list) else []
+            parts = [f"Edited {rel}: {len(edits)} edits"]
+            for e in edits[:3]:
+                if isinstance(e, dict):
+                    parts.append(f"- {_snippet(e.get('old_string'), 120)}\n"
+                                 f"+ {_snippet(e.get('new_string'), 120)}")
+            body = "\n".join(parts)
+        elif tool == "Write":
+            content = str(tin.get("content") or "")
+            kind = tres.get("type") if isinstance(tres, dict) else None
+            verb = "Created" if kind == "create" else "Wrote"
+            body = f"{verb} {rel} ({len(content.splitlines())} lines)\n{_snippet(content, 300)}"
+        else:
+            mode = tin.get("edit_mode") or "replace"
+            body = f"Edited notebook {rel} ({mode} cell {tin.get('cell_id') or ''})\n" \
+                   f"{_snippet(tin.get('new_source'), 240)}"
+        return "edit", body, rel
+    if tool in ("Bash", "PowerShell"):
+        command = str(tin.get("command") or "").strip()
+        if not command:
+            return None
+        if any(is_secret_file(w.strip("'\"")) for w in command.split()):
+            return None
+        res = tres if isinstance(tres, dict) else {"stdout": str(tres or "")}
+        out = str(res.get("stdout") or "")
+        err = str(res.get("stderr") or "")
+        code = res.get("exit_code", res.get("exitCode", res.get("returncode")))
+        interrupted = bool(res.get("interrupted"))
+        failed = (isinstance(code, int) and code != 0) or interrupted
+        if looks_like_test(command):
+            fails = failure_lines(out + "\n" + err)
+            summary = [l for l in (out + "\n" + err).splitlines()
+                       if (" passed" in l or " failed" in l or "Tests:" in l) and len(l) < 200]
+            if fails and (failed or " failed" in (out + err) or "FAILED" in out + err):
+                return "error", f"$ {truncate(command, 300)}\ntests failed" + \
+                    (f" (exit {code})" if code is not None else "") + f"\n{fails}", None
+            status = summary[-1].strip(" =") if summary else "exit 0"
+            return "command", f"$ {truncate(command, 300)}\n{status}", None
+        if failed:
+            return "error", f"$ {truncate(command, 300)}\nexit {code}" + \
+                (" (interrupted)" if interrupted else "") + f"\n{tail_lines(err or out)}", None
+        if is_inspection(command):
+            return None
+        return "command", f"$ {truncate(command, 500)}\n(exit {code if code is not None else 0})", None
+    return None
+
+
+def capture_tool_failure(hook):
+    p = hook.payload
+    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
+    error = str(p.get("error") or "").strip()
+    if p.get("is_interrupt"):
+        return None
+    fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
+    if fpath and is_secret_file(fpath):
+        return None
+    rel = hook.project.rel(str(fpath)) if fpath else None
+    if tool in ("Bash", "PowerShell"):
+        command = str(tin.get("command") or "").strip()
+        if any(is_secret_file(w.strip("'\"")) for w in command.split()):
+            return None
+        first, _, rest = error.partition("\n")
+        body = f"$ {truncate(command, 300)}\n{first}\n{tail_lines(rest)}".rstrip()
+        if looks_like_test(command):
+            fails = failure_lines(rest)
+            if fails:
+                body = f"$ {truncate(command, 300)}\ntests failed ({first})\n{fails}"
+    else:
+        target = f" on {rel}" if rel else ""
+        detail = tin.get("url") or tin.get("pattern") or ""
+        body = f"{tool} failed{target}{': ' + str(detail) if detail else ''}\n{tail_lines(error, 10)}"
+    return "error", body.strip(), rel
+
+
+# ================================================================================================
+# search: FTS5 (BM25 candidates, IDF coverage score) fused with sqlite-vec neighbours
+# ================================================================================================
+
+TYPE_WEIGHT = {"decision": 1.15, "learning": 1.12, "error": 1.05, "summary": 1.0, "edit": 1.0,
+               "note": 1.0, "command": 0.95, "subagent": 0.95, "prompt": 0.85}
+FTS_FLOOR = 0.5             # share of the query's rarest terms a keyword hit must cover
+VECTOR_FLOORS = {"all-minilm": 0.42, "embeddinggemma": 0.45, "nomic-embed-text": 0.55,
+                 "mxbai-embed-large": 0.55}
+DEFAULT_VECTOR_FLOOR = 0.5
+MEMORY_COLUMNS = "m.rowid, m.id, m.type, m.content, m.tags, m.path, m.session_id, m.task_id, " \
+                 "m.created_at, m.embed_space, p.name"
+
+
+class Hit:
+    __slots__ = ("rowid", "id", "type", "content", "tags", "path", "session_id", "task_id",
+                 "created_at", "embed_space", "project", "fts", "vec", "score")
+
+    def __init__(self, row):
+        (self.rowid, self.id, self.type, self.content, self.tags, self.path, self.session_id,
+         self.task_id, self.created_at, self.embed_space, self.project) = row
+        self.fts = self.vec = self.score = 0.0
+
+    def as_json(self, with_score=False):
+        d = {"id": self.id, "project": self.project, "type": self.type, "content": self.content,
+             "tags": self.tags.split() if self.tags else [], "created_at": iso_time(self.created_at),
+             "session_id": self.session_id, "task_id": self.task_id,
+             "embedded": self.embed_space is not None, "path": self.path}
+        if with_score:
+            d["score"] = round(self.score, 4)
+            d["fts"] = round(self.fts, 4)
+            d["vector"] = round(self.vec, 4)
+        return d
+
+
+def vector_floor(cfg):
+    if cfg.vector_floor:
+        return float(cfg.vector_floor)
+    name = cfg.embed_model.split(":")[0]
+    return VECTOR_FLOORS.get(name, DEFAULT_VECTOR_FLOOR)
+
+
+def query_groups(text, max_groups=16):
+    """Query words (minus stopwords), each with its stem: [(word, stem)]."""
+    seen, groups = set(), []
+    for w in words(text):
+        if w in STOPWORDS or (len(w) < 2 and not w.isdigit()) or w in seen:
+            continue
+        seen.add(w)
+        groups.append((w, stem(w)))
+        if len(groups) >= max_groups:
+            break
+    return groups
+
+
+def fts_search(store, groups, project_id=None, limit=60, exclude_session=None):
+    """Keyword candidates with a coverage score in [0, 1]: the IDF weight of the query words a
+    memory contains, relative to the query's three rarest words that occur in the corpus."""
+    if not groups:
+        return []
+    variants = []
+    for w, s in groups:
+        variants.append(w)
+        if s != w:
+            variants.append(s)
+    expr = " OR ".join(f'"{v}"' for v in dict.fromkeys(variants))
+    if project_id is not None:
+        expr = f"({expr}) AND terms:\"dsproject{int(project_id)}\""
+    rows = store.all(
+        "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
+        "memories_fts MATCH ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
+        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id",
+        (expr, limit * 2 if exclude_session else limit))
+    if not rows:
+        return []
+    total = max(1, store.scalar("SELECT max(rowid) FROM memories", default=1))
+    idf = {}
+    for w, s in groups:
+        df = 0
+        for v in {w, s}:
+            df = max(df, store.scalar("SELECT doc FROM memories_vocab WHERE term=?", (v,),
+                                      default=0))
+        if df:
+            import math
+            idf[(w, s)] = math.log(1 + (total - df + 0.5) / (df + 0.5))
+    if not idf:
+        return []
+    possible = sum(sorted(idf.values(), reverse=True)[:3])
+    hits = []
+    for row in rows:
+        hit = Hit(row)
+        if exclude_session and hit.session_id == exclude_session:
+            continue
+        tokens = set(words(hit.content + " " + (hit.tags or "") + " " + (hit.path or "")))
+        stems = {stem(t) for t in tokens}
+        for t in list(tokens):
+            if "_" in t:
+                stems.update(stem(p) for p in t.split("_") if p)
+        matched = sum(weight for (w, s), weight in idf.items() if w in tokens or s in stems)
+        hit.fts = min(1.0, matched / possible) if possible else 0.0
+        hits.append(hit)
+        if len(hits) >= limit:
+            break
+    return hits
+
+
+def current_space(store, cfg):
+    """(space id, dim) of the configured embedding model, or None before its first vector."""
+    return store.one("SELECT id, dim FROM embed_spaces WHERE model=? ORDER BY id DESC LIMIT 1",
+                     (cfg.embed_model,))
+
+
+def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None):
+    if not store.load_vec():
+        return []
+    sql = f"SELECT rowid, distance FROM vec_{int(space_id)} WHERE embedding MATCH ? AND k = ?"
+    params = [qvec, limit * 2 if exclude_session else limit]
+    if project_id is not None:
+        sql += " AND project_id = ?"
+        params.append(project_id)
+    try:
+        near = store.all(sql, params)
+    except store.apsw.SQLError as exc:
+        log("warning", "search.vector_failed", error=str(exc))
+        return []
+    if not near:
+        return []
+    dist = dict(near)
+    marks = ",".join("?" * len(dist))
+    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     f"p.id = m.project_id WHERE m.rowid IN ({marks})", list(dist))
+    hits = []
+    for row in rows:
+        hit = Hit(row)
+        if exclude_session and hit.session_id == exclude_session:
+            continue
+        hit.vec = max(0.0, 1.0 - dist[hit.rowid])
+        hits.append(hit)
+    return hits
+
+
+def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid"):
+    """Score-aware fusion: max(keyword, vector) + 0.3 * min(...), weighted by memory type and
+    recency.  (Rank fusion would let a filler-word BM25 hit outrank a strong vector match.)
+    Every hit keeps its raw scores; `relevant` marks those above the absolute floors."""
+    now = time.time() if now is None else now
+    merged = {}
+    for h in fts_hits if mode != "vector" else ():
+        merged[h.rowid] = h
+    for h in vec_hits if mode != "fts" else ():
+        if h.rowid in merged:
+            merged[h.rowid].vec = h.vec
+        else:
+            merged[h.rowid] = h
+    out = []
+    for h in merged.values():
+        # vector similarity rescaled so the floor maps to the keyword floor
+        v = 0.0
+        if h.vec:
+            v = max(0.0, FTS_FLOOR + (h.vec - vfloor) * (1 - FTS_FLOOR) / max(1e-6, 1 - vfloor))
+        hi, lo = max(h.fts, v), min(h.fts, v)
+        age_days = max(0.0, (now - h.created_at) / 86400)
+        recency = 0.85 + 0.15 / (1 + age_days / 14)
+        h.score = (hi + 0.3 * lo) * TYPE_WEIGHT.get(h.type, 1.0) * recency
+        out.append(h)
+    out.sort(key=lambda h: (-h.score, -h.created_at))
+    return out
+
+
+def is_relevant(hit, vfloor):
+    return hit.fts >= FTS_FLOOR or hit.vec >= vfloor
+
+
+def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_session=None,
+           qvec=None, mode="hybrid", relevant_only=False):
+    groups = query_groups(query)
+    fts_hits = fts_search(store, groups, project_id, exclude_session=exclude_session) \
+        if mode != "vector" else []
+    vec_hits = []
+    if mode != "fts" and qvec is not None:
+        vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
+                                 exclude_session=exclude_session)
+    vfloor = vector_floor(cfg)
+    hits = fuse(fts_hits, vec_hits, vfloor, mode=mode)
+    if types:
+        hits = [h for h in hits if h.type in types]
+    if relevant_only:
+        hits = [h for h in hits if is_relevant(h, vfloor)]
+    return hits[:limit]
+
+
+# ================================================================================================
+# embedder: Ollama /api/embed; a tiny socket client for the one query vector on the hook path,
+# httpx + pybreaker (state in the database) for batches off the hook's clock
+# ================================================================================================
+
+BREAKER_NAME = "ollama"
+BREAKER_FAIL_MAX = 3
+BREAKER_RESET_S = 60
+EMBED_BATCH = 32
+
+
+class EmbedError(Exception):
+    pass
+
+
+def _split_url(url):
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        scheme, rest = "http", url
+    hostport, _, path = rest.partition("/")
+    host, port = hostport, 443 if scheme == "https" else 80
+    if hostport.startswith("["):
+        host, _, after = hostport[1:].partition("]")
+        if after.startswith(":"):
+            port = int(after[1:])
+    elif ":" in hostport:
+        host, _, p = hostport.rpartition(":")
+        port = int(p)
+    return scheme, host, port, "/" + path if path else ""
+
+
+def _dechunk(body):
+    out, i = [], 0
+    while True:
+        j = body.index(b"\r\n", i)
+        size = int(body[i:j].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[j + 2: j + 2 + size])
+        i = j + 2 + size + 2
+
+
+def post_json_fast(url, payload, timeout_s):
+    """POST JSON with a hard overall deadline, over a raw socket (the `socket` module pulls in
+    enum, http.client much more; this path runs inside a hook)."""
+    scheme, host, port, base = _split_url(url.rstrip("/"))
+    if scheme != "http":
+        return _post_json_stdlib(url, payload, timeout_s)
+    import _socket
+    deadline = time.monotonic() + timeout_s
+    body = json_dumps(payload).encode()
+    path = base + "/api/embed"
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    last = None
+    for family, stype, proto, _, addr in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        s = _socket.socket(family, stype, proto)
+        try:
+            s.settimeout(max(0.001, deadline - time.monotonic()))
+            s.connect(addr)
+            s.sendall(request)
+            chunks = []
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise EmbedError("timed out")
+                s.settimeout(left)
+                data = s.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+            raw = b"".join(chunks)
+            break
+        except _socket.timeout:
+            raise EmbedError("timed out") from None
+        except OSError as exc:
+            last = exc
+            continue
+        finally:
+            s.close()
+    else:
+        raise EmbedError(f"cannot connect: {last}")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        raise EmbedError("not an HTTP response") from None
+    if any(l.lower().startswith(b"transfer-encoding:") and b"chunked" in l.lower() for l in lines):
+        try:
+            body = _dechunk(body)
+        except (ValueError, IndexError):
+            raise EmbedError("bad chunked body") from None
+    return status, body
+
+
+def _post_json_stdlib(url, payload, timeout_s):
+    import urllib.request
+    req = urllib.request.Request(url.rstrip("/") + "/api/embed", data=json_dumps(payload).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return resp.status, resp.read()
+    except Exception as exc:
+        code = getattr(exc, "code", None)
+        if code:
+            return code, exc.read()
+        raise EmbedError(str(exc)) from None
+
+
+def parse_embed_response(status, body, expected_count, dim=None):
+    if status != 200:
+        try:
+            msg = json_loads(body.decode("utf-8", "replace")).get("error", "")
+        except (ValueError, AttributeError):
+            msg = body[:200].decode("utf-8", "replace")
+        raise EmbedError(f"HTTP {status}: {msg}")
+    try:
+        data = json_loads(body.decode("utf-8"))
+        vectors = data["embeddings"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise EmbedError("response is not Ollama's embed JSON") from None
+    if not isinstance(vectors, list) or len(vectors) != expected_count:
+        raise EmbedError(f"expected {expected_count} embeddings, got "
+                         f"{len(vectors) if isinstance(vectors, list) else type(vectors).__name__}")
+    dims = {len(v) if isinstance(v, list) else -1 for v in vectors}
+    if len(dims) != 1 or -1 in dims or 0 in dims:
+        raise EmbedError("embeddings of mixed or empty dimension")
+    got = dims.pop()
+    if dim is not None and got != dim:
+        raise EmbedError(f"dimension {got}, but this model's vectors have {dim}")
+    return vectors, got
+
+
+def pack_vector(vec):
+    import array
+    return array.array("f", vec).tobytes()
+
+
+def breaker_allows(store, now=None):
+    """One query on the hot path: may we call Ollama now?  (closed, or open long enough that a
+    trial call is due: pybreaker's half-open)."""
+    row = store.one("SELECT state, opened_at FROM breaker WHERE name=?", (BREAKER_NAME,))
+    if not row or row[0] == "closed":
+        return True
+    now = time.time() if now is None else now
+    return row[1] is None or now >= row[1] + BREAKER_RESET_S
+
+
+def breaker_record(store, ok):
+    """Record a hot-path call in the same row pybreaker's storage uses (see SQLiteBreakerStorage)."""
+    now = time.time()
+    with store.write():
+        store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (BREAKER_NAME,))
+        if ok:
+            store.execute("UPDATE breaker SET state='closed', fail_counter=0, success_counter=0 "
+                          "WHERE name=?", (BREAKER_NAME,))
+        else:
+            store.execute(
+                "UPDATE breaker SET fail_counter=fail_counter+1, "
+                "state=CASE WHEN state!='closed' OR fail_counter+1>=? THEN 'open' ELSE state END, "
+                "opened_at=CASE WHEN state!='closed' OR fail_counter+1>=? THEN ? ELSE opened_at END "
+                "WHERE name=?", (BREAKER_FAIL_MAX, BREAKER_FAIL_MAX, now, BREAKER_NAME))
+
+
+def query_vector(store, cfg, text, timeout_ms):
+    """(space id, packed vector) for a query, from the cache or Ollama within timeout_ms; None
+    means keyword-only search."""
+    if cfg.embed_mode == "off":
+        return None
+    space = current_space(store, cfg)
+    if space is None:
+        return None
+    space_id, dim = space
+    key = f"{space_id}:{hash_text(text)}"
+    cached = store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
+    if cached is not None:
+        return space_id, cached
+    if not breaker_allows(store):
+        return None
+    payload = {"model": cfg.embed_model, "input": [text], "keep_alive": cfg.keep_alive,
+               "truncate": True}
+    try:
+        status, body = post_json_fast(cfg.ollama_url, payload, timeout_ms / 1000)
+        vectors, _ = parse_embed_response(status, body, 1, dim)
+    except (EmbedError, OSError, ValueError) as exc:
+        log("warning", "embed.query_failed", error=str(exc))
+        breaker_record(store, False)
+        return None
+    vec = pack_vector(vectors[0])
+    with store.write():
+        store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
+                      (key, vec, time.time()))
+    if not breaker_allows(store, now=0):
+        breaker_record(store, True)
+    return space_id, vec
+
+
+def ensure_space(store, model, dim):
+    """The vec0 table for (model, dim), created on first use."""
+    row = store.one("SELECT id FROM embed_spaces WHERE model=? AND dim=?", (model, dim))
+    if row:
+        return row[0]
+    store.execute("INSERT INTO embed_spaces(model, dim, created_at) VALUES(?,?,?)",
+                  (model, dim, time.time()))
+    space_id = store.conn.last_insert_rowid()
+    store.execute(f"CREATE VIRTUAL TABLE vec_{space_id} USING vec0(project_id integer partition "
+                  f"key, embedding float[{int(dim)}] distance_metric=cosine)")
+    return space_id
+
+
+def breaker_storage_class():
+    import pybreaker
+    from datetime import datetime, timezone
+
+    class SQLiteBreakerStorage(pybreaker.CircuitBreakerStorage):
+        """pybreaker's state in the `breaker` table, so it holds across hook processes."""
+
+        def __init__(self, store, name=BREAKER_NAME):
+            super().__init__(name)
+            self._store, self._name = store, name
+            store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (name,))
+
+        def _get(self, col):
+            return self._store.scalar(f"SELECT {col} FROM breaker WHERE name=?", (self._name,))
+
+        def _set(self, sql, *params):
+            self._store.execute(sql, (*params, self._name))
+
+        @property
+        def state(self):
+            return self._get("state") or pybreaker.STATE_CLOSED
+
+        @state.setter
+        def state(self, value):
+            self._set("UPDATE breaker SET state=? WHERE name=?", str(value))
+
+        def increment_counter(self):
+            self._set("UPDATE breaker SET fail_counter=fail_counter+1 WHERE name=?")
+
+        def reset_counter(self):
+            self._set("UPDATE breaker SET fail_counter=0 WHERE name=?")
+
+        def increment_success_counter(self):
+            self._set("UPDATE breaker SET success_counter=success_counter+1 WHERE name=?")
+
+        def reset_success_counter(self):
+            self._set("UPDATE breaker SET success_counter=0 WHERE name=?")
+
+        @property
+        def counter(self):
+            return self._get("fail_counter") or 0
+
+        @property
+        def success_counter(self):
+            return self._get("success_counter") or 0
+
+        @property
+        def opened_at(self):
+            ts = self._get("opened_at")
+            return datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
+
+        @opened_at.setter
+        def opened_at(self, value):
+            self._set("UPDATE breaker SET opened_at=? WHERE name=?", value.timestamp())
+
+    return SQLiteBreakerStorage
+
+
+def requeue_for_model(store, cfg):
+    """When the configured model changed, memories embedded with another model wait again."""
+    last = store.get_state("embed_model")
+    if last == cfg.embed_model:
+        return 0
+    with store.write():
+        store.execute(
+            "INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT m.rowid FROM memories m "
+            "LEFT JOIN embed_spaces s ON s.id = m.embed_space WHERE s.model IS NOT ? ",
+            (cfg.embed_model,))
+        store.set_state("embed_model", cfg.embed_model)
+    return store.scalar("SELECT count(*) FROM embed_pending", default=0)
+
+
+def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
+    """Embed waiting memories in batches.  Returns (embedded, error or None)."""
+    import httpx
+    import pybreaker
+    requeue_for_model(store, cfg)
+    storage = breaker_storage_class()(store)
+    breaker = pybreaker.CircuitBreaker(fail_max=BREAKER_FAIL_MAX, reset_timeout=BREAKER_RESET_S,
+                                       state_storage=storage, name=BREAKER_NAME)
+    total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    if limit:
+        total = min(total, limit)
+    done = 0
+    timeout = httpx.Timeout(60.0, connect=3.0)
+    with httpx.Client(base_url=cfg.ollama_url.rstrip("/"), timeout=timeout, trust_env=False) as client:
+        while done < total:
+            if deadline and time.monotonic() > deadline:
+                break
+            rows = store.all(
+                "SELECT m.rowid, m.content, m.project_id FROM embed_pending e JOIN memories m "
+                "ON m.rowid = e.memory_rowid ORDER BY e.memory_rowid LIMIT ?",
+                (min(EMBED_BATCH, total - done),))
+            if not rows:
+                # rows queued for memories that no longer exist
+                with store.write():
+                    store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
+                                  "(SELECT rowid FROM memories)")
+                break
+            space = current_space(store, cfg)
+
+            def call():
+                resp = client.post("/api/embed", json={
+                    "model": cfg.embed_model, "input": [r[1] for r in rows],
+                    "keep_alive": cfg.keep_alive, "truncate": True})
+                return parse_embed_response(resp.status_code, resp.content, len(rows),
+                                            space[1] if space else None)
+            try:
+                with store.write():     # pybreaker's bookkeeping, one transaction per call
+                    vectors, dim = breaker.call(call)
+            except pybreaker.CircuitBreakerError as exc:
+                return done, f"Ollama calls paused after repeated failures ({exc})"
+            except (EmbedError, httpx.HTTPError) as exc:
+                log("warning", "embed.batch_failed", error=f"{type(exc).__name__}: {exc}")
+                return done, f"{type(exc).__name__}: {exc}"
+            store.load_vec()
+            with store.write():
+                space_id = ensure_space(store, cfg.embed_model, dim)
+                for (rowid, _, project_id), vec in zip(rows, vectors):
+                    old = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
+                    if old is not None:
+                        try:
+                            store.execute(f"DELETE FROM vec_{int(old)} WHERE rowid=?", (rowid,))
+                        except store.apsw.SQLError:
+                            pass
+                    store.execute(f"INSERT INTO vec_{space_id}(rowid, project_id, embedding) "
+                                  "VALUES(?,?,?)", (rowid, project_id, pack_vector(vec)))
+                    store.execute("UPDATE memories SET embed_space=? WHERE rowid=?",
+                                  (space_id, rowid))
+                    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
+            done += len(rows)
+            if progress:
+                progress(done, total)
+    return done, None
+
+
+def embedder_lock(cfg):
+    """An exclusive, non-blocking lock so only one background embedder runs; None if taken."""
+    import fcntl
+    os.makedirs(cfg.paths.data, exist_ok=True)
+    fd = os.open(os.path.join(cfg.paths.data, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def spawn_background_embedder(cfg):
+    """Start `devstream embed --background` detached from the hook (its own session, stdio on
+    /dev/null, so the agent never waits for it).  Cheap: one fork."""
+    argv = [sys.executable]
+    if sys.flags.isolated:
+        argv.append("-I")
+    if sys.flags.no_site:
+        argv.append("-S")
+    argv += [os.path.abspath(sys.argv[0]), "embed", "--background"]
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)          # the intermediate child exits at once
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.execv(sys.executable, argv)
+    finally:
+        os._exit(0)
+
+
+def maybe_embed_after_event(hook):
+    """Stop/SubagentStop: pending memories are embedded off the hook's clock (or inline)."""
+    cfg = hook.cfg
+    if cfg.embed_mode == "off":
+        return
+    store = hook.store
+    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None or not breaker_allows(store):
+        return
+    if cfg.embed_mode == "inline":
+        budget = hook.remaining_ms() - 300
+        if budget > 200:
+            embed_pending(store, cfg, deadline=time.monotonic() + budget / 1000)
+        return
+    fd = embedder_lock(cfg)
+    if fd is None:
+        return                      # one is already running
+    os.close(fd)
+    spawn_background_embedder(cfg)
+
+
+# ================================================================================================
+# context: what a hook injects, as compact factual Markdown under a per-event budget
+# ================================================================================================
+
+USAGE_LINE = ("DevStream (shell): `devstream memory search \"...\"`, `devstream memory show ID`, "
+              "record with `devstream memory add --type decision|learning \"...\"`; tasks: "
+              "`devstream task ready`, `devstream task start|done ID`, "
+              "`devstream task add \"title\"`.")
+
+
+def age(ts, now=None):
+    secs = max(0, (time.time() if now is None else now) - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{int(secs // size)}{unit} ago"
+    return "just now"
+
+
+def one_line(text, limit):
+    flat = " ".join(str(text).split())
+    return truncate(flat, limit)
+
+
+def memory_line(hit, limit=280):
+    where = f" {hit.path}" if hit.path and hit.path not in hit.content[:200] else ""
+    return f"- [{hit.id}] {hit.type}{where} ({age(hit.created_at)}): {one_line(hit.content, limit)}"
+
+
+def fit_lines(header, lines, budget, footer=""):
+    """Header + as many lines as fit + footer, within budget characters."""
+    out, used = [header], len(header) + len(footer) + 2
+    kept = 0
+    for line in lines:
+        if used + len(line) + 1 > budget:
+            break
+        out.append(line)
+        used += len(line) + 1
+        kept += 1
+    if footer:
+        out.append(footer)
+    return "\n".join(out), kept
+
+
+def prompt_context(hook, prompt):
+    """UserPromptSubmit: memories relevant to the prompt, not yet shown in this session."""
+    store, cfg = hook.store, hook.cfg
+    budget = min(cfg.budget_prompt, HARD_CAP_CHARS)
+    qvec = None
+    if cfg.embed_mode != "off":
+        qvec = query_vector(store, cfg, prompt,
+                            min(cfg.query_embed_deadline_ms, max(0, hook.remaining_ms() - 500)))
+    hits = search(store, cfg, prompt, project_id=hook.project_id, limit=12,
+                  exclude_session=hook.session_id, qvec=qvec, relevant_only=True)
+    seen = already_injected(store, hook.session_id)
+    hits = [h for h in hits if h.id not in seen][:6]
+    if not hits:
+        return None, []
+    lines = [memory_line(h) for h in hits]
+    text, kept = fit_lines(f"DevStream memory: {len(hits)} earlier notes from project "
+                           f"{hook.project.name} relevant to this prompt.", lines, budget,
+                           "Details: `devstream memory show ID`.")
+    return text, [h.id for h in hits[:kept]]
+
+
+def file_context(store, cfg, project, project_id, rel, session_id):
+    """PreToolUse on an edit: what is known about this file from earlier sessions."""
+    budget = min(cfg.budget_pre_tool, HARD_CAP_CHARS)
+    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.project_id=? AND m.path=? AND "
+                     "(m.session_id IS NOT ? OR m.session_id IS NULL) "
+                     "ORDER BY m.created_at DESC LIMIT 30", (project_id, rel, session_id))
+    hits = [Hit(r) for r in rows]
+    name = os.path.basename(rel)
+    if len(name) > 3:
+        # decisions and learnings that mention the file by name
+        for h in fts_search(store, query_groups(name), project_id, limit=10,
+                            exclude_session=session_id):
+            if h.type in ("decision", "learning", "error", "note") and h.fts >= 0.99 and \
+                    h.rowid not in {x.rowid for x in hits}:
+                hits.append(h)
+    seen = already_injected(store, session_id)
+    hits = [h for h in hits if h.id not in seen]
+    if not hits:
+        return None, []
+    order = {"error": 0, "decision": 1, "learning": 2, "note": 3}
+    hits.sort(key=lambda h: (order.get(h.type, 4), -h.created_at))
+    hits = hits[:6]
+    lines = [memory_line(h, 220) for h in hits]
+    text, kept = fit_lines(f"DevStream memory about {rel} from earlier sessions:", lines, budget)
+    return text, [h.id for h in hits[:kept]]
+
+
+def session_start_context(store, cfg, project, project_id, session_id, source):
+    """SessionStart: decisions and learnings (plus, where known, last session, tasks, and after a
+    compaction this session so far)."""
+    budget = min(cfg.budget_session_start, HARD_CAP_CHARS)
+    parts, items = [], []
+    for block in session_start_blocks(store, cfg, project, project_id, session_id, source):
+        text, ids = block
+        if not text:
+            continue
+        if sum(len(p) + 2 for p in parts) + len(text) + len(USAGE_LINE) + 80 > budget:
+            continue
+        parts.append(text)
+        items.extend(ids)
+    if not parts:
+        return None, []
+    header = f"## DevStream: project {project.name}"
+    return "\n\n".join([header] + parts + [USAGE_LINE]), items
+
+
+def session_start_blocks(store, cfg, project, project_id, session_id, source):
+    yield decisions_block(store, project_id, session_id, min(cfg.budget_session_start, 2400))
+
+
+def decisions_block(store, project_id, session_id, budget):
+    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.project_id=? AND m.type IN ('decision','learning')"
+                     " ORDER BY m.created_at DESC LIMIT 12", (project_id,))
+    if not rows:
+        return None, []
+    hits = [Hit(r) for r in rows]
+    text, kept = fit_lines("### Recent decisions and learnings",
+                           [memory_line(h, 240) for h in hits], budget)
+    return text, [h.id for h in hits[:kept]]
 
 
 # ================================================================================================
@@ -761,31 +1947,130 @@ TOOL_ALIASES = {
 }
 
 
+def ensure_session(hook, source=None):
+    """The session row exists from the first event we see (hooks may be installed mid-session)."""
+    now = time.time()
+    hook.store.execute(
+        "INSERT INTO sessions(id, project_id, cli, source, status, started_at, last_seen_at,"
+        " transcript_path) VALUES(?,?,?,?, 'active', ?,?,?) ON CONFLICT(id) DO UPDATE SET"
+        " last_seen_at=excluded.last_seen_at",
+        (hook.session_id or "unknown", hook.project_id, hook.cli, source, now, now,
+         hook.payload.get("transcript_path")))
+
+
+def record_injection(store, session_id, items, event):
+    now = time.time()
+    for item in items:
+        store.execute("INSERT OR IGNORE INTO injections(session_id, item, event, at) VALUES(?,?,?,?)",
+                      (session_id, item, event, now))
+
+
+def already_injected(store, session_id):
+    return {r[0] for r in store.all("SELECT item FROM injections WHERE session_id=?", (session_id,))}
+
+
 def on_session_start(hook):
     p = hook.payload
     source = str(p.get("source") or "startup")
-    now = time.time()
     store = hook.store
     with store.write():
-        pid = hook.project_id
-        row = store.one("SELECT status FROM sessions WHERE id=?", (hook.session_id,))
-        if row is None:
-            store.execute(
-                "INSERT INTO sessions(id, project_id, cli, source, status, started_at, last_seen_at,"
-                " transcript_path) VALUES(?,?,?,?, 'active', ?,?,?)",
-                (hook.session_id, pid, hook.cli, source, now, now, p.get("transcript_path")))
-        else:
-            store.execute(
-                "UPDATE sessions SET status='active', last_seen_at=?, ended_at=NULL,"
-                " resumes = resumes + (?='resume'), compactions = compactions + (?='compact')"
-                " WHERE id=?", (now, source, source, hook.session_id))
+        existing = store.one("SELECT status FROM sessions WHERE id=?", (hook.session_id,))
+        ensure_session(hook, source)
+        store.execute(
+            "UPDATE sessions SET status='active', ended_at=NULL, source=coalesce(source, ?),"
+            " resumes = resumes + (? = 'resume' AND ?), compactions = compactions + (? = 'compact')"
+            " WHERE id=?", (source, source, existing is not None, source, hook.session_id))
+        if source in ("compact", "clear"):
+            # the conversation was compacted or cleared: what was injected is gone from it
+            store.execute("DELETE FROM injections WHERE session_id=?", (hook.session_id,))
+    text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
+                                        hook.session_id, source)
+    if items:
+        with store.write():
+            record_injection(store, hook.session_id, items, "SessionStart")
+    return text
+
+
+def on_user_prompt(hook):
+    prompt = hook.payload.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return None
+    clean = redact(prompt)
+    store = hook.store
+    text, items = prompt_context(hook, clean)
+    with store.write():
+        ensure_session(hook)
+        store.execute("UPDATE sessions SET prompts=prompts+1 WHERE id=?", (hook.session_id,))
+        if len(clean.strip()) >= 3:
+            add_memory(store, hook.project_id, "prompt", clean, session_id=hook.session_id,
+                       task_id=current_task_id(store, hook.project_id), redacted=True)
+        if items:
+            record_injection(store, hook.session_id, items, "UserPromptSubmit")
+    return text
+
+
+def on_pre_tool(hook):
+    p = hook.payload
+    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
+    fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
+    if tool not in EDIT_TOOLS or not fpath or is_secret_file(fpath):
+        return None
+    text, items = file_context(hook.store, hook.cfg, hook.project, hook.project_id,
+                               hook.project.rel(str(fpath)), hook.session_id)
+    if items:
+        with hook.store.write():
+            record_injection(hook.store, hook.session_id, items, "PreToolUse")
+    return text
+
+
+def _store_capture(hook, captured, counter):
+    store = hook.store
+    with store.write():
+        ensure_session(hook)
+        store.execute(f"UPDATE sessions SET tool_events=tool_events+1{counter} WHERE id=?",
+                      (hook.session_id,))
+        if captured:
+            mtype, content, path = captured
+            add_memory(store, hook.project_id, mtype, content, path=path,
+                       session_id=hook.session_id, task_id=current_task_id(store, hook.project_id))
+
+
+def on_post_tool(hook):
+    captured = capture_tool_use(hook, None, None, None)
+    if captured is None:
+        return None
+    _store_capture(hook, captured, ", errors=errors+1" if captured[0] == "error" else "")
+    return None
+
+
+def on_post_tool_failure(hook):
+    _store_capture(hook, capture_tool_failure(hook), ", errors=errors+1")
     return None
 
 
 def on_stop(hook):
-    with hook.store.write():
-        hook.store.execute("UPDATE sessions SET last_seen_at=?, turns=turns+1 WHERE id=?",
-                           (time.time(), hook.session_id))
+    store = hook.store
+    with store.write():
+        ensure_session(hook)
+        store.execute("UPDATE sessions SET turns=turns+1 WHERE id=?", (hook.session_id,))
+    maybe_embed_after_event(hook)
+    return None
+
+
+def on_subagent_stop(hook):
+    p = hook.payload
+    message = p.get("last_assistant_message")
+    store = hook.store
+    with store.write():
+        ensure_session(hook)
+        if isinstance(message, str) and len(message.strip()) >= 20:
+            agent = str(p.get("agent_type") or "subagent")
+            add_memory(store, hook.project_id, "subagent",
+                       f"Subagent {agent} reported: {truncate(message.strip(), 2500)}",
+                       session_id=hook.session_id,
+                       task_id=current_task_id(store, hook.project_id))
+    maybe_embed_after_event(hook)
     return None
 
 
@@ -793,14 +2078,27 @@ def on_session_end(hook):
     now = time.time()
     reason = str(hook.payload.get("reason") or "other")
     with hook.store.write():
+        ensure_session(hook)
         hook.store.execute("UPDATE sessions SET status='ended', ended_at=?, last_seen_at=?,"
                            " end_reason=? WHERE id=?", (now, now, reason, hook.session_id))
     return None
 
 
+def on_pre_compact(hook):
+    with hook.store.write():
+        ensure_session(hook)
+    return None
+
+
 HANDLERS = {
     "SessionStart": on_session_start,
+    "UserPromptSubmit": on_user_prompt,
+    "PreToolUse": on_pre_tool,
+    "PostToolUse": on_post_tool,
+    "PostToolUseFailure": on_post_tool_failure,
     "Stop": on_stop,
+    "SubagentStop": on_subagent_stop,
+    "PreCompact": on_pre_compact,
     "SessionEnd": on_session_end,
 }
 

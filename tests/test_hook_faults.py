@@ -1,0 +1,165 @@
+"""Bad input and faults: every case exits 0, prints nothing, logs one line, never a traceback."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import assert_silent_success, load_payload
+
+START = {"hook_event_name": "SessionStart", "source": "startup"}
+
+
+def one_new_log_line(before, after):
+    assert len(after) == len(before) + 1, after[len(before):]
+    rec = after[-1]
+    assert {"event", "level", "timestamp"} <= set(rec)
+    return rec
+
+
+BAD_INPUTS = {
+    "empty stdin": b"",
+    "whitespace only": b"  \n\t",
+    "not JSON": b"this is not json {",
+    "a JSON array": b'[{"hook_event_name": "SessionStart"}]',
+    "a JSON string": b'"SessionStart"',
+    "missing hook_event_name": json.dumps({"session_id": "x", "cwd": "/tmp"}).encode(),
+    "hook_event_name not a string": json.dumps({"hook_event_name": 7}).encode(),
+    "invalid UTF-8": b'{"hook_event_name": "UserPromptSubmit", "prompt": "\xff\xfe bad"}',
+    "truncated JSON": b'{"hook_event_name": "SessionStart", "session_id": "ab',
+    "deeply nested": b"[" * 100000 + b"]" * 100000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_dropped_with_one_log_line(ds, name):
+    before = ds.log_records()
+    proc = ds.hook(BAD_INPUTS[name])
+    assert_silent_success(proc)
+    rec = one_new_log_line(before, ds.log_records())
+    assert rec["level"] in ("warning", "error")
+    assert not os.path.exists(ds.db), "bad input must not even open the database"
+
+
+def test_unknown_event_is_a_logged_no_op(ds):
+    ds.env["DEVSTREAM_LOG_LEVEL"] = "info"
+    proc = ds.hook({"hook_event_name": "SomeFutureEvent", "whatever": [1, 2]})
+    assert_silent_success(proc)
+    recs = ds.log_records()
+    assert len(recs) == 1 and recs[0]["event"] == "hook.ignored_event"
+    assert recs[0]["hook_event"] == "SomeFutureEvent"
+
+
+def test_ten_megabyte_payload(ds):
+    payload = load_payload("PostToolUse__CoorpAcademy-serverless-plugins__Write.json")
+    payload["cwd"] = ds.project_dir
+    payload["tool_input"]["content"] = "x = 1\n" * (10 * 1024 * 1024 // 6)
+    raw = json.dumps(payload).encode()
+    assert len(raw) > 10 * 1024 * 1024
+    proc = ds.hook(raw)
+    assert_silent_success(proc)
+    ds.hook(dict(START, session_id="after-big"))
+    assert ds.sql("SELECT count(*) FROM sessions WHERE id='after-big'")[0][0] == 1
+
+
+def test_disabled_hooks_do_nothing(ds):
+    proc = ds.hook(START, env={"DEVSTREAM_DISABLE": "1"})
+    assert_silent_success(proc)
+    assert not os.path.exists(ds.db)
+
+
+def test_unwritable_data_directory(ds, tmp_path):
+    # a data directory that cannot be created (its parent is a file) fails the same way as one
+    # without write permission, and also works when the tests run as root
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be")
+    env = {"DEVSTREAM_HOME": str(blocker / "ds")}
+    proc = ds.hook(START, env=env)
+    assert proc.returncode == 0 and proc.stdout == b""
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err        # the log itself is unwritable, so the line goes to stderr
+    rec = json.loads(lines[0])
+    assert rec["event"] == "hook.store_unavailable"
+
+
+def test_corrupt_database_is_left_alone_and_doctor_reports_it(ds):
+    os.makedirs(ds.home, exist_ok=True)
+    garbage = b"this is not an SQLite database" * 1000
+    with open(ds.db, "wb") as fh:
+        fh.write(garbage)
+    before = ds.log_records()
+    proc = ds.hook(START)
+    assert_silent_success(proc)
+    rec = one_new_log_line(before, ds.log_records())
+    assert "corrupt" in rec["error"]
+    with open(ds.db, "rb") as fh:
+        assert fh.read() == garbage, "a corrupt database must not be overwritten"
+    doc = ds.cli("doctor", "--json")
+    assert doc.returncode == 1
+    checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
+    assert checks["database"]["status"] == "FAIL"
+    assert "corrupt" in checks["database"]["detail"]
+    assert "mv " in checks["database"]["fix"]
+
+
+LOCK_HOLDER = r"""
+import sys, apsw
+conn = apsw.Connection(sys.argv[1])
+conn.setbusytimeout(5000)
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO projects(key, root, name, created_at) VALUES('held','held','held',0)")
+print("locked", flush=True)
+sys.stdin.readline()          # hold the lock until the test says so
+conn.execute("COMMIT")
+"""
+
+
+def test_database_held_by_another_writer_past_the_deadline(ds):
+    ds.hook(dict(START, session_id="first"))
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write("hook_deadline_ms = 800\n")
+    import apsw
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, ds.db], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                                  os.path.dirname(apsw.__file__))))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = ds.log_records()
+        # the lock is held until after the hook returns, so a hook that waited for the lock
+        # instead of giving up at its deadline would never return (and trip the hang guard)
+        proc = ds.hook(dict(START, session_id="second"))
+        assert_silent_success(proc)
+        rec = one_new_log_line(before, ds.log_records())
+        assert rec["event"] in ("hook.store_unavailable", "hook.deadline", "hook.failed")
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)
+    ids = {r[0] for r in ds.sql("SELECT id FROM sessions")}
+    assert "first" in ids, "nothing already stored may be lost"
+
+
+def _limit_file_size():
+    import resource
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_full_disk(ds):
+    ds.hook(dict(START, session_id="before-full"))
+    os.unlink(ds.log_path) if os.path.exists(ds.log_path) else None
+    # every file write past 4 KiB fails with EFBIG, as on a full disk
+    proc = ds.hook(dict(START, session_id="during-full"), preexec_fn=_limit_file_size)
+    assert proc.returncode == 0 and proc.stdout == b""
+    assert b"Traceback" not in proc.stderr
+    logged = ds.log_records() + [json.loads(l) for l in proc.stderr.decode().splitlines() if l]
+    assert len(logged) == 1, logged
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+    ids = {r[0] for r in ds.sql("SELECT id FROM sessions")}
+    assert "before-full" in ids
