@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Hook wall time per event, whole process, against the interpreter floor.
+
+    python3 bench/hooks.py [--memories 10000] [--runs 200] [--events E,E] [--pyz dist/devstream.pyz]
+
+Installs DevStream into a scratch home (from this source tree, or from a built .pyz), fills one
+project with N realistic memories, then runs each hook event through the installed hook command
+(exactly what Claude Code runs) with embedding off, so no event makes a network call.  The floor,
+`python3 -I -S -c pass` on the same interpreter, is run interleaved with the events in the same
+loop, so machine noise hits both alike.  Prints a Markdown table: median and p99 per event and
+their ratio to the floor's median.  Targets: median <= 2.5x floor, p99 <= 5x floor.
+"""
+import argparse
+import json
+import os
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+FILES = ["src/billing/invoice.py", "src/billing/ledger.py", "src/auth/session.py",
+         "src/auth/tokens.py", "src/queue/worker.py", "src/queue/retry.py", "src/api/routes.py",
+         "src/api/schemas.py", "src/cli/main.py", "migrations/0042_add_ledger.sql",
+         "tests/test_invoice.py", "tests/test_worker.py", "web/src/components/Cart.tsx",
+         "web/src/api/client.ts", "docs/architecture.md", "Makefile", "pyproject.toml"]
+VERBS = ["refactor", "fix", "rename", "extract", "inline", "cache", "validate", "retry", "log",
+         "paginate", "serialize", "parse", "migrate", "index", "batch", "debounce", "memoize"]
+NOUNS = ["invoice total", "ledger entry", "session token", "retry policy", "webhook handler",
+         "queue consumer", "rate limiter", "user profile", "cart item", "tax rule", "currency",
+         "refund flow", "audit log", "feature flag", "db connection pool", "error boundary"]
+ERRORS = ["AssertionError: 10.01 != 10.0", "KeyError: 'currency'", "TimeoutError: job exceeded 30s",
+          "ModuleNotFoundError: No module named 'redis'", "TypeError: unsupported operand",
+          "IntegrityError: duplicate key value violates unique constraint", "ECONNREFUSED 6379"]
+
+
+def fake_memory(rng, i):
+    kind = rng.choice(["edit", "edit", "command", "error", "prompt", "decision", "learning", "note"])
+    f, v, n = rng.choice(FILES), rng.choice(VERBS), rng.choice(NOUNS)
+    text = {
+        "edit": f"Edited {f}: {v} the {n} handling (#{i})\n- old_{v}_{i}(x)\n+ new_{v}_{i}(x, y)",
+        "command": f"$ pytest tests/ -k {v}_{i} -x\n{rng.randint(1, 300)} passed in 1.{i % 10}s",
+        "error": f"$ pytest -x\ntests failed\nFAILED tests/test_{v}.py::test_{i} - {rng.choice(ERRORS)}",
+        "prompt": f"please {v} the {n} in {f}, it breaks when {rng.choice(NOUNS)} is empty ({i})",
+        "decision": f"Decided to {v} the {n} in {f} instead of patching callers ({i})",
+        "learning": f"The {n} needs a {v} step before {rng.choice(NOUNS)}; learned in run {i}",
+        "note": f"Note {i}: {n} owned by team {rng.choice('abcdef')}; see {f}",
+    }[kind]
+    return kind, text, (f if kind == "edit" else None)
+
+
+def populate(home, project_dir, n, seed=7):
+    os.environ["DEVSTREAM_HOME"] = home
+    import devstream
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    project = devstream.find_project(project_dir)
+    rng = random.Random(seed)
+    now = time.time()
+    with store.write():
+        pid = store.project_id(project)
+        for i in range(n):
+            kind, text, path = fake_memory(rng, i)
+            devstream.add_memory(store, pid, kind, text, path=path, session_id=f"old-{i // 50}",
+                                 created_at=now - (n - i) * 60)
+    store.close()
+
+
+def payloads(project_dir, i):
+    f = os.path.join(project_dir, FILES[i % len(FILES)])
+    base = {"session_id": "bench-session", "cwd": project_dir,
+            "transcript_path": "/dev/null", "permission_mode": "default"}
+    ev = {
+        "SessionStart": {"hook_event_name": "SessionStart", "source": "startup"},
+        "UserPromptSubmit": {"hook_event_name": "UserPromptSubmit",
+                             "prompt": f"why does the invoice total retry fail in ledger.py? ({i})"},
+        "PreToolUse": {"hook_event_name": "PreToolUse", "tool_name": "Edit",
+                       "tool_input": {"file_path": f, "old_string": "a", "new_string": "b"}},
+        "PostToolUse:Edit": {"hook_event_name": "PostToolUse", "tool_name": "Edit",
+                             "tool_input": {"file_path": f, "old_string": f"x = {i}",
+                                            "new_string": f"x = {i + 1}"},
+                             "tool_response": {"filePath": f, "success": True}},
+        "PostToolUse:Bash": {"hook_event_name": "PostToolUse", "tool_name": "Bash",
+                             "tool_input": {"command": f"make build TARGET={i}"},
+                             "tool_response": {"stdout": "ok\n", "stderr": "",
+                                               "interrupted": False}},
+        "PostToolUseFailure": {"hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+                               "tool_input": {"command": f"pytest -x -k case_{i}"},
+                               "error": f"Exit code 1\nFAILED tests/test_invoice.py::test_{i} - "
+                                        "AssertionError"},
+        "Stop": {"hook_event_name": "Stop", "stop_hook_active": False,
+                 "last_assistant_message": "Done."},
+        "SubagentStop": {"hook_event_name": "SubagentStop", "agent_type": "Explore",
+                         "last_assistant_message": f"Found the retry loop in worker.py ({i})."},
+        "PreCompact": {"hook_event_name": "PreCompact", "trigger": "auto",
+                       "custom_instructions": ""},
+        "SessionEnd": {"hook_event_name": "SessionEnd", "reason": "other"},
+    }
+    return {k: json.dumps(dict(base, **v)).encode() for k, v in ev.items()}
+
+
+def install(home, pyz):
+    env = dict(os.environ, DEVSTREAM_HOME=home, HOME=os.path.join(home, "h"),
+               DEVSTREAM_NO_PATH_LINK="1")
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    os.makedirs(env["HOME"], exist_ok=True)
+    if pyz:
+        python = shlex.split(open(pyz, "rb").readline()[2:].decode())[0]
+        cmd = [python, "-IS", pyz, "install"]
+    else:
+        cmd = [sys.executable, os.path.join(ROOT, "devstream.py"), "install"]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    with open(os.path.join(env["HOME"], ".claude", "settings.json")) as fh:
+        return shlex.split(json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"])
+
+
+def timed(argv, data, env):
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    dt = (time.perf_counter() - t0) * 1000
+    if proc.returncode != 0 or b"Traceback" in proc.stderr:
+        raise SystemExit(f"{argv} failed: {proc.stderr.decode()[:500]}")
+    return dt
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--memories", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--events", default="")
+    ap.add_argument("--pyz", help="benchmark an installed .pyz instead of the source tree")
+    ap.add_argument("--json", help="also write raw results to this file")
+    args = ap.parse_args()
+
+    home = tempfile.mkdtemp(prefix="devstream-bench-")
+    project = os.path.join(home, "project")
+    os.makedirs(project)
+    argv = install(home, args.pyz)
+    t0 = time.perf_counter()
+    populate(home, project, args.memories)
+    print(f"populated {args.memories} memories in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    env = dict(os.environ, DEVSTREAM_HOME=home, DEVSTREAM_EMBED_MODE="off")
+    env.pop("DEVSTREAM_DISABLE", None)
+    floor_argv = [argv[0], "-I", "-S", "-c", "pass"]
+    names = list(payloads(project, 0))
+    if args.events:
+        names = [n for n in names if n in args.events.split(",")]
+    results = {n: [] for n in ["floor"] + names}
+    for warm in range(5):
+        timed(floor_argv, b"", env)
+        for name, data in payloads(project, 10 ** 6 + warm).items():
+            if name in names:
+                timed(argv, data, env)
+    for i in range(args.runs):
+        batch = payloads(project, i)
+        results["floor"].append(timed(floor_argv, batch["Stop"], env))
+        for name in names:
+            results[name].append(timed(argv, batch[name], env))
+    floor = statistics.median(results["floor"])
+    print(f"\n{args.memories:,} memories, {args.runs} runs per event, "
+          f"Python {sys.version.split()[0]}, floor = `{argv[0]} -I -S -c pass`\n")
+    print("| event | median ms | p99 ms | median / floor | p99 / floor | verdict |")
+    print("|---|---:|---:|---:|---:|---|")
+    ok = True
+    for name, vals in results.items():
+        med, p99 = statistics.median(vals), pct(vals, 99)
+        if name == "floor":
+            print(f"| floor | {med:.1f} | {p99:.1f} | 1.00 | {p99 / floor:.2f} | |")
+            continue
+        good = med <= 2.5 * floor and p99 <= 5 * floor
+        ok &= good
+        print(f"| {name} | {med:.1f} | {p99:.1f} | {med / floor:.2f} | {p99 / floor:.2f} | "
+              f"{'ok' if good else 'OVER'} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"memories": args.memories, "runs": args.runs, "results": results}, fh)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
