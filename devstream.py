@@ -84,6 +84,7 @@ DEFAULTS = {
     "keep_alive": "30m",
     "chat_timeout_s": 120,
     "retention_days": 0,                   # gc default; 0 = keep everything
+    "breaker_reset_s": 60,                 # how long Ollama calls pause after 3 failures
 }
 HARD_CAP_CHARS = 9000                      # Claude Code spills hook output above 10,000 chars
 ENV_KEYS = {
@@ -662,15 +663,23 @@ def project_ignored(project, cfg):
 
 # Each rule: (kind, pattern).  A pattern's group "v" (when present) is the part replaced; the rest
 # of the match (a key name, "Bearer ", a URL's user) is kept so the memory stays readable.
+# Rules marked in _CHECKED_KINDS leave placeholders and references (${VAR}, <your-key>) alone.
+_SECRET_NAME = (r"(?:pass(?:word|wd|phrase)?\b|\bpwd\b|secret|token|api[_\-]?key|apikey|"
+                r"access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?\b|"
+                r"auth[_\-]?key|app[_\-]?key|signing[_\-]?key|encryption[_\-]?key|"
+                r"session[_\-]?key|master[_\-]?key|account[_\-]?key|\bdsn\b)")
 _SECRET_RULES = [
     ("private", r"<private>.*?(?:</private>|\Z)"),
     ("private_key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
                     r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    # the tail of a key block whose BEGIN line lies before the start of this text
+    ("private_key", r"\A[A-Za-z0-9+/=\s\\n\"',:+-]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
     ("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b"),
     ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
     ("gitlab_token", r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas)-[A-Za-z0-9_\-]{20,}"),
     ("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Za-z0-9\-]{10,}"),
-    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),
+    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/"
+                      r"T[A-Z0-9]{6,}/[A-Za-z0-9/_\-]{16,}"),
     ("anthropic_key", r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}"),
     ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}"),
     ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),
@@ -687,39 +696,66 @@ _SECRET_RULES = [
     ("twilio_key", r"\bSK[0-9a-f]{32}\b"),
     ("mailgun_key", r"\bkey-[0-9a-f]{32}\b"),
     ("discord_token", r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b"),
-    ("azure_key", r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=(?P<v>[A-Za-z0-9+/=%]{20,})"),
+    ("azure_key", r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)="
+                  r"(?P<v>[A-Za-z0-9+/=%]{20,})"),
     ("password_in_url", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:(?P<v>[^\s@/'\"]{1,200})@"),
     ("auth_header", r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*[\"']?"
                     r"(?:bearer|basic|token|digest|apikey)?\s*(?P<v>[A-Za-z0-9._~+/\-]{8,}=*)"),
     ("bearer_token", r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}=*)"),
+    # command-line passwords: --password X, --requirepass X, curl -u user:pass, mysql -pX,
+    # openssl pass:X
+    ("cli_secret", r"(?i)(?<![\w-])--?(?:[a-z\-]*pass(?:word|wd|phrase)?|requirepass|token|"
+                   r"secret|api-?key|auth-token)(?:[ =]|[\"']\s*,\s*)(?P<q>[\"']?)"
+                   r"(?P<v>[^\s\"']{3,300})"),
+    ("cli_secret", r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})"),
+    ("cli_secret", r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?\s-p(?P<q>[\"']?)"
+                   r"(?P<v>[^\s\"']{3,300})"),
+    ("cli_secret", r"(?<![\w-])pass:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})"),
+    # netrc and similar: "password VALUE" as a line, or after "login USER"
+    ("secret_assignment", r"(?im)(?:^\s*|\blogin\s+\S+\s+)(?:password|passwd|passphrase)"
+                          r"[ \t]+(?P<v>\S{4,})"),
     # KEY=value / KEY: value / "key": "value" where the key names a secret
     ("secret_assignment",
-     r"(?i)(?P<k>[\"']?\b[A-Za-z0-9_.\-]*(?:passw(?:or)?d|passwd|\bpwd|secret|token|api[_\-]?key|"
-     r"apikey|access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|passphrase|"
-     r"auth[_\-]?key|signing[_\-]?key|encryption[_\-]?key|session[_\-]?key|master[_\-]?key|"
-     r"account[_\-]?key|\bdsn)[A-Za-z0-9_.\-]*\b[\"']?)"
+     r"(?i)(?P<k>[\"']?\b[A-Za-z0-9_.\-]*" + _SECRET_NAME + r"[A-Za-z0-9_.\-]*[\"']?)"
      r"(?P<sep>\s*(?:=|:=|:|=>)\s*)(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,400})"),
+    # UPPER_CASE_KEY=value with a high-entropy value (DATADOG_APP_KEY=8ea4...)
+    ("secret_assignment", r"\b[A-Z][A-Z0-9_]*_KEY(?P<sep>=|:\s*)(?P<q>[\"']?)"
+                          r"(?P<v>[A-Za-z0-9+/=_\-]{16,})"),
 ]
+_CHECKED_KINDS = {"secret_assignment", "password_in_url", "cli_secret"}
+# key names that contain a secret word but name a setting about secrets, not a secret
+_SETTING_SUFFIXES = ("_name", "_header", "_length", "_len", "_size", "_file", "_path", "_dir",
+                     "_ttl", "_timeout", "_count", "_enabled", "_type", "_field", "_prefix",
+                     "_format", "_version", "_env", "_var", "_expiry", "_expires", "_lifetime",
+                     "_seconds", "_minutes", "_days", "_limit", "_mode", "_policy", "_algorithm")
 
 # values that a KEY=value rule must leave alone: references, placeholders, code
 _PLACEHOLDERS = {"none", "null", "nil", "true", "false", "changeme", "xxx", "xxxx", "redacted",
                  "example", "secret", "password", "your-key-here", "undefined", "required",
-                 "optional", "str", "string", "bytes", "int", "bool", "env", "getenv"}
+                 "optional", "str", "string", "bytes", "int", "bool", "env", "getenv", "masked",
+                 "hidden", "sensitive", "empty", "todo", "tbd", "dummy", "test", "unset"}
+_PLACEHOLDER_WORDS = ("your", "xxx", "...", "example", "placeholder", "changeme", "dummy",
+                      "<", "${", "{{", "$(", "%(", "***", "redacted", "sensitive")
 
 
 def _is_placeholder(value, quoted, sep):
     v = value.strip()
     low = v.lower().rstrip(")]}")
-    if low in _PLACEHOLDERS or low.startswith(("[redacted", "<", "${", "$(", "%(", "{{", "os.",
-                                               "process.env", "env.", "env[", "settings.",
-                                               "config.", "self.", "req.", "request.")):
+    if low in _PLACEHOLDERS or v.isdigit() and len(v) <= 8:
         return True
-    if set(low) <= set("*x.-_#") or v.startswith("$"):
+    if any(w in low for w in _PLACEHOLDER_WORDS) or v[:1] in "$?-:" or set(low) <= set("*x.-_#"):
         return True
-    if "(" in v or "[" in v:
+    if low.startswith(("os.", "process.env", "env.", "env[", "settings.", "config.", "self.",
+                       "req.", "request.", "args.", "options.", "opts.", "params.")):
+        return True
+    if quoted:
+        return False
+    if "(" in v or "[" in v or v.endswith((",", ")")):
         return True                    # a call or subscript: code, not a literal
+    if v.isalpha() and v[:1].isupper() and not v.isupper():
+        return True                    # a type name: `password: SecretStr | None`
     # `token = next_token` in code: an unquoted identifier after " = " is a variable
-    if not quoted and " " in sep and all(c.isalnum() or c in "_." for c in v) and \
+    if " " in sep and all(c.isalnum() or c in "_." for c in v) and \
             not any(c.isdigit() for c in v) and (v.islower() or "." in v):
         return True
     return False
@@ -732,22 +768,31 @@ def _compile_redactor():
     import re
     compiled = [(kind, re.compile(pattern, re.S)) for kind, pattern in _SECRET_RULES]
 
+    def replace_value(m, kind):
+        if kind in _CHECKED_KINDS:
+            names = m.groupdict()
+            quoted = names.get("q") or ""
+            sep = names.get("sep") or " "
+            if _is_placeholder(m.group("v"), quoted, sep):
+                return m.group(0)
+            key = (names.get("k") or "").strip("\"' ").lower()
+            if key.endswith(_SETTING_SUFFIXES):
+                return m.group(0)
+            before = m.string[max(0, m.start() - 2):m.start()]
+            if before.endswith(("${", "$")):
+                return m.group(0)      # inside a shell parameter expansion
+        s, e = m.span("v")
+        base = m.start()
+        whole = m.group(0)
+        label = "secret" if kind in ("secret_assignment", "cli_secret") else kind
+        return whole[:s - base] + f"[REDACTED:{label}]" + whole[e - base:]
+
     def apply(text):
         for kind, rx in compiled:
-            if kind == "secret_assignment":
-                def repl(m):
-                    if _is_placeholder(m.group("v"), m.group("q"), m.group("sep")):
-                        return m.group(0)
-                    return m.group("k") + m.group("sep") + m.group("q") + "[REDACTED:secret]"
+            if "v" in rx.groupindex:
+                text = rx.sub(lambda m, kind=kind: replace_value(m, kind), text)
             else:
-                def repl(m, kind=kind):
-                    if "v" in rx.groupindex and m.group("v") is not None:
-                        s, e = m.span("v")
-                        base = m.start()
-                        whole = m.group(0)
-                        return whole[:s - base] + f"[REDACTED:{kind}]" + whole[e - base:]
-                    return f"[REDACTED:{kind}]"
-            text = rx.sub(repl, text)
+                text = rx.sub(f"[REDACTED:{kind}]", text)
         return text
     return apply
 
@@ -778,6 +823,20 @@ def redact(text):
     if _redactor is None:
         _redactor = _compile_redactor()
     return _redactor(text)
+
+
+REDACT_WHOLE_LIMIT = 256 * 1024
+
+
+def redact_part(text, keep="head", limit=16384):
+    """Redact the part of a possibly huge text that will be kept: the whole text when it is not
+    huge, else a generous window at the head or tail.  Redacting before cutting matters: a cut
+    can separate a key block from the line that marks it as one."""
+    text = str(text or "")
+    if len(text) <= REDACT_WHOLE_LIMIT:
+        return redact(text)
+    window = limit + 65536
+    return redact(text[:window] if keep == "head" else text[-window:])
 
 
 def _maybe_discord(text):
@@ -1046,7 +1105,7 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             return None
         rel = hook.project.rel(str(fpath))
         if tool == "Edit":
-            old, new = str(tin.get("old_string") or ""), str(tin.get("new_string") or "")
+            old, new = redact_part(tin.get("old_string")), redact_part(tin.get("new_string"))
             n_old, n_new = len(old.splitlines()) or 1, len(new.splitlines()) or 1
             all_ = " (all occurrences)" if tin.get("replace_all") else ""
             body = f"Edited {rel}: replaced {n_old} line(s) with {n_new}{all_}\n- " \
@@ -1056,28 +1115,28 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             parts = [f"Edited {rel}: {len(edits)} edits"]
             for e in edits[:3]:
                 if isinstance(e, dict):
-                    parts.append(f"- {_snippet(e.get('old_string'), 120)}\n"
-                                 f"+ {_snippet(e.get('new_string'), 120)}")
+                    parts.append(f"- {_snippet(redact_part(e.get('old_string')), 120)}\n"
+                                 f"+ {_snippet(redact_part(e.get('new_string')), 120)}")
             body = "\n".join(parts)
         elif tool == "Write":
-            content = str(tin.get("content") or "")
+            content = redact_part(tin.get("content"))
             kind = tres.get("type") if isinstance(tres, dict) else None
             verb = "Created" if kind == "create" else "Wrote"
             body = f"{verb} {rel} ({len(content.splitlines())} lines)\n{_snippet(content, 300)}"
         else:
             mode = tin.get("edit_mode") or "replace"
             body = f"Edited notebook {rel} ({mode} cell {tin.get('cell_id') or ''})\n" \
-                   f"{_snippet(tin.get('new_source'), 240)}"
+                   f"{_snippet(redact_part(tin.get('new_source')), 240)}"
         return "edit", body, rel
     if tool in ("Bash", "PowerShell"):
-        command = str(tin.get("command") or "").strip()
+        command = redact_part(tin.get("command")).strip()
         if not command:
             return None
         if any(is_secret_file(w.strip("'\"")) for w in command.split()):
             return None
         res = tres if isinstance(tres, dict) else {"stdout": str(tres or "")}
-        out = str(res.get("stdout") or "")
-        err = str(res.get("stderr") or "")
+        out = redact_part(res.get("stdout"), "tail")
+        err = redact_part(res.get("stderr"), "tail")
         code = res.get("exit_code", res.get("exitCode", res.get("returncode")))
         interrupted = bool(res.get("interrupted"))
         failed = (isinstance(code, int) and code != 0) or interrupted
@@ -1103,7 +1162,7 @@ def capture_tool_failure(hook):
     p = hook.payload
     tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
     tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
-    error = str(p.get("error") or "").strip()
+    error = redact_part(p.get("error"), "tail").strip()
     if p.get("is_interrupt"):
         return None
     fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
@@ -1111,7 +1170,7 @@ def capture_tool_failure(hook):
         return None
     rel = hook.project.rel(str(fpath)) if fpath else None
     if tool in ("Bash", "PowerShell"):
-        command = str(tin.get("command") or "").strip()
+        command = redact_part(tin.get("command")).strip()
         if any(is_secret_file(w.strip("'\"")) for w in command.split()):
             return None
         first, _, rest = error.partition("\n")
@@ -1122,7 +1181,7 @@ def capture_tool_failure(hook):
                 body = f"$ {truncate(command, 300)}\ntests failed ({first})\n{fails}"
     else:
         target = f" on {rel}" if rel else ""
-        detail = tin.get("url") or tin.get("pattern") or ""
+        detail = redact(str(tin.get("url") or tin.get("pattern") or ""))
         body = f"{tool} failed{target}{': ' + str(detail) if detail else ''}\n{tail_lines(error, 10)}"
     return "error", body.strip(), rel
 
@@ -1462,14 +1521,14 @@ def pack_vector(vec):
     return array.array("f", vec).tobytes()
 
 
-def breaker_allows(store, now=None):
+def breaker_allows(store, reset_s=BREAKER_RESET_S, now=None):
     """One query on the hot path: may we call Ollama now?  (closed, or open long enough that a
     trial call is due: pybreaker's half-open)."""
     row = store.one("SELECT state, opened_at FROM breaker WHERE name=?", (BREAKER_NAME,))
     if not row or row[0] == "closed":
         return True
     now = time.time() if now is None else now
-    return row[1] is None or now >= row[1] + BREAKER_RESET_S
+    return row[1] is None or now >= row[1] + reset_s
 
 
 def breaker_record(store, ok):
@@ -1501,7 +1560,7 @@ def query_vector(store, cfg, text, timeout_ms):
     cached = store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
     if cached is not None:
         return space_id, cached
-    if not breaker_allows(store):
+    if not breaker_allows(store, cfg.breaker_reset_s):
         return None
     payload = {"model": cfg.embed_model, "input": [text], "keep_alive": cfg.keep_alive,
                "truncate": True}
@@ -1516,7 +1575,7 @@ def query_vector(store, cfg, text, timeout_ms):
     with store.write():
         store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
                       (key, vec, time.time()))
-    if not breaker_allows(store, now=0):
+    if not breaker_allows(store, now=0):         # it was open or half-open: close it
         breaker_record(store, True)
     return space_id, vec
 
@@ -1612,7 +1671,7 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
     import pybreaker
     requeue_for_model(store, cfg)
     storage = breaker_storage_class()(store)
-    breaker = pybreaker.CircuitBreaker(fail_max=BREAKER_FAIL_MAX, reset_timeout=BREAKER_RESET_S,
+    breaker = pybreaker.CircuitBreaker(fail_max=BREAKER_FAIL_MAX, reset_timeout=cfg.breaker_reset_s,
                                        state_storage=storage, name=BREAKER_NAME)
     total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
     if limit:
@@ -1714,7 +1773,8 @@ def maybe_embed_after_event(hook):
     if cfg.embed_mode == "off":
         return
     store = hook.store
-    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None or not breaker_allows(store):
+    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None or \
+            not breaker_allows(store, cfg.breaker_reset_s):
         return
     if cfg.embed_mode == "inline":
         budget = hook.remaining_ms() - 300
@@ -2012,7 +2072,7 @@ def on_user_prompt(hook):
     prompt = hook.payload.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return None
-    clean = redact(prompt)
+    clean = redact_part(prompt)
     store = hook.store
     text, items = prompt_context(store, hook.cfg, hook.project, hook.project_id,
                                  hook.session_id, clean, hook.remaining_ms())
@@ -2085,7 +2145,7 @@ def on_subagent_stop(hook):
         if isinstance(message, str) and len(message.strip()) >= 20:
             agent = str(p.get("agent_type") or "subagent")
             add_memory(store, hook.project_id, "subagent",
-                       f"Subagent {agent} reported: {truncate(message.strip(), 2500)}",
+                       f"Subagent {agent} reported: {truncate(redact_part(message).strip(), 2500)}",
                        session_id=hook.session_id,
                        task_id=current_task_id(store, hook.project_id))
     maybe_embed_after_event(hook)

@@ -1,0 +1,132 @@
+"""Keyword search and what the hooks inject (no embeddings here: FTS only)."""
+import json
+import os
+
+import pytest
+
+from conftest import assert_silent_success
+
+NOTES = [
+    ("decision", "Decided to store money as integer cents in the ledger table; Decimal only "
+                 "at the API boundary"),
+    ("error", "$ pytest tests/test_invoice.py -x\ntests failed\nFAILED tests/test_invoice.py::"
+              "test_rounding - AssertionError: 10.01 != 10.0"),
+    ("learning", "The webhook consumer must be idempotent: Stripe retries deliveries for 3 days"),
+    ("note", "getUserById returns None for soft-deleted users; callers must check"),
+    ("edit", "Edited src/queue/retry.py: exponential backoff capped at max_backoff=300"),
+]
+
+
+@pytest.fixture
+def seeded(ds):
+    ids = {}
+    for t, text in NOTES:
+        ids[t] = ds.cli("memory", "add", "--type", t, text, check=True).stdout.strip()
+    return ids
+
+
+def prompt(ds, text, session="s-new"):
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": text, "session_id": session})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def test_search_finds_by_identifier_words_and_stems(ds, seeded):
+    hits = ds.cli_json("memory", "search", "getUserById")
+    assert hits[0]["id"] == seeded["note"]
+    hits = ds.cli_json("memory", "search", "why did the invoice rounding test fail")
+    assert hits[0]["id"] == seeded["error"]
+    hits = ds.cli_json("memory", "search", "retrying webhooks")
+    assert hits[0]["id"] == seeded["learning"]
+    assert {"score", "id", "type", "content"} <= set(hits[0])
+
+
+@pytest.mark.parametrize("query", ['getUserById(42)', 'foo-bar', 'src/a.py', 'NOT', 'what is this?',
+                                   'unbalanced " quote', 'col:umn', 'a AND OR NEAR(', '*', '^x'])
+def test_user_text_never_breaks_the_query(ds, seeded, query):
+    proc = ds.cli("memory", "search", query, "--json")
+    assert proc.returncode == 0, proc.stderr
+    json.loads(proc.stdout)
+
+
+def test_prompt_injects_relevant_memories_once(ds, seeded):
+    out = prompt(ds, "the invoice rounding test is failing again, 10.01 vs 10.0")
+    hso = out["hookSpecificOutput"]
+    assert set(out) == {"hookSpecificOutput"}
+    assert hso["hookEventName"] == "UserPromptSubmit"
+    assert seeded["error"] in hso["additionalContext"]
+    assert "devstream memory show" in hso["additionalContext"]
+    # same session, same topic: nothing new to say, so nothing is injected
+    assert prompt(ds, "invoice rounding test failing: 10.01 != 10.0 again") is None
+    # a new session hears about it again
+    assert seeded["error"] in prompt(ds, "invoice rounding test failure", session="s-other")[
+        "hookSpecificOutput"]["additionalContext"]
+
+
+def test_nothing_injected_when_nothing_is_relevant(ds, seeded):
+    for text in ("how do I configure kubernetes ingress annotations",
+                 "write a haiku about autumn leaves", "thanks!", "ok do it"):
+        assert prompt(ds, text) is None, text
+
+
+def test_pre_tool_use_tells_what_is_known_about_the_file(ds):
+    f = os.path.join(ds.project_dir, "src", "queue", "retry.py")
+    ds.hook({"hook_event_name": "PostToolUseFailure", "tool_name": "Edit", "session_id": "old",
+             "tool_input": {"file_path": f, "old_string": "x", "new_string": "y"},
+             "error": "String to replace not found in file."})
+    ds.cli("memory", "add", "--type", "decision", "retry.py keeps max_backoff at 300 s", check=True)
+    proc = ds.hook({"hook_event_name": "PreToolUse", "tool_name": "Edit", "session_id": "new",
+                    "tool_input": {"file_path": f, "old_string": "a", "new_string": "b"}})
+    ctx = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert ctx["hookEventName"] == "PreToolUse"
+    assert "src/queue/retry.py" in ctx["additionalContext"]
+    assert "String to replace not found" in ctx["additionalContext"]
+    assert "max_backoff at 300" in ctx["additionalContext"]
+    assert "permissionDecision" not in ctx, "DevStream never allows or denies"
+    # never repeated in the session; other files get nothing
+    again = ds.hook({"hook_event_name": "PreToolUse", "tool_name": "Edit", "session_id": "new",
+                     "tool_input": {"file_path": f, "old_string": "a", "new_string": "b"}})
+    assert again.stdout == b""
+    other = ds.hook({"hook_event_name": "PreToolUse", "tool_name": "Write", "session_id": "new",
+                     "tool_input": {"file_path": os.path.join(ds.project_dir, "new.py"),
+                                    "content": "x"}})
+    assert_silent_success(other)
+
+
+def test_session_start_injects_decisions_with_usage_line(ds, seeded):
+    proc = ds.hook({"hook_event_name": "SessionStart", "source": "startup", "session_id": "s9"})
+    ctx = json.loads(proc.stdout)["hookSpecificOutput"]
+    assert ctx["hookEventName"] == "SessionStart"
+    text = ctx["additionalContext"]
+    assert seeded["decision"] in text and seeded["learning"] in text
+    assert "devstream memory add --type decision" in text
+    assert len(text) <= 6000
+
+
+def test_budgets_and_hard_cap(ds):
+    for i in range(60):
+        ds.cli("memory", "add", "--type", "decision",
+               f"Decision {i}: the ledger service keeps {'very long rationale ' * 30}", check=True)
+    start = json.loads(ds.hook({"hook_event_name": "SessionStart", "source": "startup"}).stdout)
+    assert len(start["hookSpecificOutput"]["additionalContext"]) <= 6000
+    out = prompt(ds, "ledger service decision rationale")
+    assert len(out["hookSpecificOutput"]["additionalContext"]) <= 3000
+
+
+def test_projects_do_not_leak_into_each_other(ds, seeded, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "cwd": str(other), "session_id": "x",
+                    "prompt": "invoice rounding test failing 10.01"})
+    assert proc.stdout == b""
+    found = {h["id"] for h in ds.cli_json("memory", "search", "invoice rounding", cwd=str(other))}
+    assert not found & set(seeded.values())
+    wide = ds.cli_json("memory", "search", "invoice rounding", "--all-projects", cwd=str(other))
+    assert seeded["error"] in [h["id"] for h in wide]
+
+
+def test_context_preview_matches_the_hook(ds, seeded):
+    preview = ds.cli_json("context", "--event", "prompt", "--prompt",
+                          "getUserById soft-deleted users")
+    assert seeded["note"] in preview["context"]
+    assert preview["output"]["hookSpecificOutput"]["additionalContext"] == preview["context"]
