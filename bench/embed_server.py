@@ -2,7 +2,7 @@
 """Ollama-compatible embedding server backed by a real all-MiniLM-L6-v2 model.
 
 Lets the recall benchmark use real sentence embeddings without an Ollama
-install.  It serves, on 127.0.0.1 only:
+install.  It serves (on 127.0.0.1 unless --host says otherwise):
 
   POST /api/embed    {"model", "input": str | [str], "truncate"?, "dimensions"?}
                      -> {"model", "embeddings": [[384 floats]...], "total_duration",
@@ -16,9 +16,10 @@ Accepted model names: "all-minilm" and "all-minilm:latest" (case-insensitive,
 optionally prefixed "library/" or "registry.ollama.ai/library/").  Any other
 name gets Ollama's 404 body {"error": "model \"NAME\" not found, try pulling it first"}.
 
-Start it (from the repository root, with the venv that has the packages below):
+Start it from the repository root with the venv that has the packages below
+(e.g. .venv/bin/python):
 
-    python bench/embed_server.py --port 11435
+    python bench/embed_server.py --port 11435    # Ollama itself uses 11434
     python bench/embed_server.py --port 0        # free port; first stdout line is
                                                  # "listening http://127.0.0.1:PORT"
 
@@ -51,12 +52,12 @@ How the model is loaded:
   With HF_HUB_OFFLINE=1 (set below) nothing is fetched from the network.
   encode(..., normalize_embeddings=True) runs BERT, averages the token vectors
   weighted by the attention mask (mean pooling) and L2-normalises the result,
-  giving 384-d float32 unit vectors.  (Checked: identical, to 1e-7, to running
-  the bare BertModel from transformers and mean-pooling + normalising by hand,
-  and the first values for "This is an example sentence" match the published
-  0.0677, 0.0635, 0.0487.)  (The wheel's modules.json names a
+  giving 384-d float32 unit vectors.  Checked: the result equals (to 1e-7)
+  running the bare BertModel from transformers and mean-pooling + normalising
+  by hand, and the first values for "This is an example sentence" match the
+  published 0.0677, 0.0635, 0.0487.  The wheel's modules.json names a
   2_Normalize folder that it does not ship; Normalize has no files, so loading
-  works, and normalisation is requested explicitly anyway.)  Inputs longer
+  works, and normalisation is requested explicitly anyway.  Inputs longer
   than max_seq_length tokens are truncated, as sentence-transformers does;
   with "truncate": false such inputs are rejected like Ollama does.
 

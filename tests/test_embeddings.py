@@ -1,0 +1,154 @@
+"""Embeddings through a real HTTP server that speaks Ollama's API: batching, spaces per model,
+hybrid search, and every way Ollama can fail (the hook still answers and falls back to FTS)."""
+import json
+import os
+import time
+
+import pytest
+
+from ollama_stub import OllamaStub, free_port
+
+NOTES = ["Decided to store money as integer cents in the ledger table",
+         "The webhook consumer must be idempotent because Stripe retries deliveries",
+         "getUserById returns None for soft-deleted users",
+         "Exponential backoff in the job queue is capped at five minutes"]
+
+
+@pytest.fixture
+def stub():
+    with OllamaStub(models={"embeddinggemma": 768, "all-minilm": 384}) as s:
+        yield s
+
+
+def setup_memories(ds, stub):
+    ds.env["DEVSTREAM_OLLAMA_URL"] = stub.url
+    ds.env["DEVSTREAM_EMBED_MODE"] = "background"
+    ids = [ds.cli("memory", "add", "--type", "decision", n, check=True).stdout.strip()
+           for n in NOTES]
+    return ids
+
+
+def write_config(ds, text):
+    os.makedirs(ds.home, exist_ok=True)
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write(text)
+
+
+def prompt(ds, text, session="s1"):
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": text, "session_id": session})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    return json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"] \
+        if proc.stdout.strip() else None
+
+
+def breaker(ds):
+    rows = ds.sql("SELECT state, fail_counter FROM breaker WHERE name='ollama'")
+    return rows[0] if rows else ("closed", 0)
+
+
+def test_embed_command_batches_and_records_model(ds, stub):
+    ids = setup_memories(ds, stub)
+    out = ds.cli_json("embed")
+    assert out == {"embedded": 4, "pending": 0, "error": None}
+    assert ds.sql("SELECT model, dim FROM embed_spaces") == [("embeddinggemma", 768)]
+    assert all(ds.cli_json("memory", "show", i)["embedded"] for i in ids)
+    calls = stub.requests_to("/api/embed")
+    assert len(calls) == 1 and calls[0]["json"]["input"] == NOTES     # one batch
+    assert calls[0]["json"]["model"] == "embeddinggemma" and "keep_alive" in calls[0]["json"]
+
+
+def test_vector_and_hybrid_search(ds, stub):
+    ids = setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    vec = ds.cli_json("memory", "search", "webhook consumer idempotent", "--mode", "vector")
+    assert vec[0]["id"] == ids[1] and vec[0]["vector"] > 0.5
+    hyb = ds.cli_json("memory", "search", "stripe webhook retries")
+    assert hyb[0]["id"] == ids[1] and hyb[0]["fts"] > 0 and hyb[0]["vector"] > 0
+    ctx = prompt(ds, "is the webhook consumer idempotent?")
+    assert ids[1] in ctx
+    assert any(r["json"]["input"] == ["is the webhook consumer idempotent?"]
+               for r in stub.requests_to("/api/embed"))
+
+
+def test_query_embedding_is_cached(ds, stub):
+    setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    prompt(ds, "ledger integer cents", session="a")
+    n = len(stub.requests_to("/api/embed"))
+    prompt(ds, "ledger integer cents", session="b")
+    assert len(stub.requests_to("/api/embed")) == n
+
+
+@pytest.mark.parametrize("fault", ["refused", "hang", "error500", "wrong_dim", "non_json",
+                                   "not_pulled"])
+def test_ollama_faults_fall_back_to_keywords_and_trip_the_breaker(ds, stub, fault):
+    ids = setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    write_config(ds, "breaker_reset_s = 1\nquery_embed_deadline_ms = 300\n")
+    if fault == "refused":
+        ds.env["DEVSTREAM_OLLAMA_URL"] = f"http://127.0.0.1:{free_port()}"
+    elif fault == "not_pulled":
+        stub.remove_model("embeddinggemma")
+    else:
+        stub.fault = fault
+    # each prompt still gets its keyword match, inside the hook's deadline
+    for i, text in enumerate(["integer cents ledger", "webhook idempotent stripe",
+                              "getUserById soft-deleted"]):
+        ctx = prompt(ds, text, session=f"f{i}")
+        assert ctx and ids[i] in ctx, (fault, ctx)
+    assert breaker(ds)[0] == "open"
+    before = len(stub.requests_to("/api/embed"))
+    prompt(ds, "exponential backoff job queue", session="f9")
+    assert len(stub.requests_to("/api/embed")) == before, "an open breaker makes no calls"
+    # Ollama recovers; after the reset timeout one trial call closes the breaker
+    stub.fault = None
+    stub.add_model("embeddinggemma", 768)
+    ds.env["DEVSTREAM_OLLAMA_URL"] = stub.url
+    time.sleep(1.2)
+    assert ids[3] in prompt(ds, "backoff capped minutes queue", session="f10")
+    assert breaker(ds) == ("closed", 0)
+
+
+def test_embed_command_reports_failure_and_keeps_everything(ds, stub):
+    setup_memories(ds, stub)
+    stub.fault = "error500"
+    proc = ds.cli("embed")
+    assert proc.returncode == 1 and "embedding failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 4
+    stub.fault = None
+    assert ds.cli_json("embed")["embedded"] == 4
+
+
+def test_background_embedding_after_stop(ds, stub):
+    setup_memories(ds, stub)
+    proc = ds.hook({"hook_event_name": "Stop", "session_id": "s1"})
+    assert proc.returncode == 0 and proc.stdout == b""
+    for _ in range(200):                  # the detached embedder finishes on its own
+        if ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 0:
+            break
+        time.sleep(0.1)
+    assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 0
+    assert ds.sql("SELECT count(*) FROM memories WHERE embed_space IS NOT NULL")[0][0] == 4
+
+
+def test_inline_mode_embeds_in_the_hook(ds, stub):
+    setup_memories(ds, stub)
+    ds.env["DEVSTREAM_EMBED_MODE"] = "inline"
+    ds.hook({"hook_event_name": "Stop", "session_id": "s1"})
+    assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 0
+
+
+def test_changing_the_model_never_mixes_vectors(ds, stub):
+    ids = setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    ds.env["DEVSTREAM_EMBED_MODEL"] = "all-minilm"
+    # before re-embedding, search with the new model has no vectors: keyword only, no mixing
+    hits = ds.cli_json("memory", "search", "webhook idempotent")
+    assert all(h["vector"] == 0 for h in hits)
+    assert ds.cli_json("embed")["embedded"] == 4
+    spaces = dict((m, d) for m, d in ds.sql("SELECT model, dim FROM embed_spaces"))
+    assert spaces == {"embeddinggemma": 768, "all-minilm": 384}
+    assert ds.sql("SELECT count(DISTINCT embed_space) FROM memories") == [(1,)]
+    hits = ds.cli_json("memory", "search", "webhook consumer idempotent", "--mode", "vector")
+    assert hits[0]["id"] == ids[1]
