@@ -1789,6 +1789,427 @@ def maybe_embed_after_event(hook):
 
 
 # ================================================================================================
+# tasks: a dependency DAG per project; plans are parents; every status change kept with its time
+# ================================================================================================
+
+TASK_STATUSES = ("open", "in_progress", "blocked", "done", "cancelled")
+TASK_COLUMNS = "t.id, p.name, t.title, t.description, t.status, t.priority, t.parent, " \
+               "t.estimate_minutes, t.labels, t.created_at, t.updated_at, t.closed_at, " \
+               "t.block_reason, t.project_id"
+
+
+class Task:
+    __slots__ = ("id", "project", "title", "description", "status", "priority", "parent",
+                 "estimate_minutes", "labels", "created_at", "updated_at", "closed_at",
+                 "block_reason", "project_id", "depends_on")
+
+    def __init__(self, row, depends_on=()):
+        (self.id, self.project, self.title, self.description, self.status, self.priority,
+         self.parent, self.estimate_minutes, self.labels, self.created_at, self.updated_at,
+         self.closed_at, self.block_reason, self.project_id) = row
+        self.depends_on = list(depends_on)
+
+    def as_json(self):
+        return {"id": self.id, "project": self.project, "title": self.title,
+                "description": self.description, "status": self.status,
+                "priority": self.priority, "parent": self.parent, "depends_on": self.depends_on,
+                "estimate_minutes": self.estimate_minutes,
+                "labels": self.labels.split() if self.labels else [],
+                "created_at": iso_time(self.created_at), "updated_at": iso_time(self.updated_at),
+                "closed_at": iso_time(self.closed_at) if self.closed_at else None,
+                "block_reason": self.block_reason}
+
+    def line(self):
+        est = f" ~{self.estimate_minutes}m" if self.estimate_minutes else ""
+        labels = f" [{self.labels}]" if self.labels else ""
+        return f"{self.id}  P{self.priority} {self.status:<11} {self.title}{est}{labels}"
+
+
+def load_tasks(store, where, params, order="t.priority, t.created_at", limit=None):
+    sql = "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id " \
+          f"WHERE {where} ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = store.all(sql, params)
+    if not rows:
+        return []
+    deps = {}
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for tid, dep in store.all("SELECT task_id, depends_on FROM task_deps WHERE task_id IN "
+                                  f"({','.join('?' * len(chunk))}) ORDER BY depends_on", chunk):
+            deps.setdefault(tid, []).append(dep)
+    return [Task(r, deps.get(r[0], ())) for r in rows]
+
+
+def get_task(store, tid):
+    tasks = load_tasks(store, "t.id = ?", (tid,))
+    if not tasks:
+        raise UserError(f"no task {tid}")
+    return tasks[0]
+
+
+def _session_env():
+    return os.environ.get("CLAUDE_CODE_SESSION_ID") or None
+
+
+def add_task(store, project_id, title, description="", priority=2, parent=None, after=(),
+             estimate=None, labels=(), status="open", now=None):
+    """Insert a task (inside store.write()).  Returns its id."""
+    title = " ".join(str(title).split())
+    if not title:
+        raise UserError("a task needs a title")
+    if not isinstance(priority, int) or not 0 <= priority <= 4:
+        raise UserError("priority must be 0 (highest) to 4")
+    if estimate is not None and (not isinstance(estimate, int) or estimate < 0):
+        raise UserError("estimate must be a whole number of minutes")
+    now = time.time() if now is None else now
+    for dep in list(after) + ([parent] if parent else []):
+        owner = store.scalar("SELECT project_id FROM tasks WHERE id=?", (dep,))
+        if owner is None:
+            raise UserError(f"no task {dep}")
+        if owner != project_id:
+            raise UserError(f"task {dep} belongs to another project")
+    for _ in range(20):
+        tid = new_id("t-")
+        try:
+            store.execute(
+                "INSERT INTO tasks(id, project_id, title, description, status, priority, parent,"
+                " estimate_minutes, labels, created_at, updated_at, closed_at) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                (tid, project_id, title, redact(description or ""), status, priority, parent,
+                 estimate, " ".join(dict.fromkeys(str(l).strip() for l in labels if str(l).strip())),
+                 now, now, now if status in ("done", "cancelled") else None))
+            break
+        except store.apsw.ConstraintError:
+            continue
+    else:
+        raise StoreError("could not allocate a task id")
+    for dep in dict.fromkeys(after):
+        store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)", (tid, dep))
+    store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, note)"
+                  " VALUES(?,?,?,?,?,?)", (tid, now, None, status, _session_env(), "created"))
+    return tid
+
+
+def dependency_path(store, start, goal):
+    """A path of depends_on edges from start to goal, or None (iterative DFS)."""
+    stack, parent = [start], {start: None}
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            path = []
+            while node is not None:
+                path.append(node)
+                node = parent[node]
+            return path[::-1]
+        for (nxt,) in store.all("SELECT depends_on FROM task_deps WHERE task_id=?", (node,)):
+            if nxt not in parent:
+                parent[nxt] = node
+                stack.append(nxt)
+    return None
+
+
+def add_dependency(store, tid, dep):
+    if tid == dep:
+        raise UserError(f"refused: {tid} cannot depend on itself")
+    a, b = get_task(store, tid), get_task(store, dep)
+    if a.project_id != b.project_id:
+        raise UserError("tasks of different projects cannot depend on each other")
+    path = dependency_path(store, dep, tid)
+    if path:
+        cycle = [tid] + path
+        titles = {t: store.scalar("SELECT title FROM tasks WHERE id=?", (t,)) for t in cycle}
+        names = " -> ".join(f"{t} ({titles[t]})" for t in cycle)
+        raise UserError(f"refused: {tid} depending on {dep} would close a cycle: {names}")
+    store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)", (tid, dep))
+    store.execute("UPDATE tasks SET updated_at=? WHERE id=?", (time.time(), tid))
+
+
+TRANSITIONS = {
+    # action: (allowed from, to)
+    "start": (("open", "blocked"), "in_progress"),
+    "done": (("open", "in_progress", "blocked"), "done"),
+    "reopen": (("done", "cancelled", "blocked", "in_progress"), "open"),
+    "cancel": (("open", "in_progress", "blocked"), "cancelled"),
+    "block": (("open", "in_progress"), "blocked"),
+}
+
+
+def unfinished_dependencies(store, tid):
+    return store.all("SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON "
+                     "t.id = d.depends_on WHERE d.task_id=? AND t.status != 'done' "
+                     "ORDER BY t.id", (tid,))
+
+
+def change_status(store, tid, action, force=False, reason=None):
+    """One status change, checked against the current status inside the write transaction (so
+    two processes racing on the same task cannot both win)."""
+    allowed, to = TRANSITIONS[action]
+    now = time.time()
+    with store.write():
+        current = store.scalar("SELECT status FROM tasks WHERE id=?", (tid,))
+        if current is None:
+            raise UserError(f"no task {tid}")
+        if current == to and action != "block":
+            raise UserError(f"{tid} is already {to.replace('_', ' ')}")
+        if current not in allowed:
+            raise UserError(f"cannot {action} {tid}: it is {current.replace('_', ' ')}")
+        if action == "start" and not force:
+            waiting = unfinished_dependencies(store, tid)
+            if waiting:
+                names = ", ".join(f"{i} ({t}, {s.replace('_', ' ')})" for i, t, s in waiting)
+                raise UserError(f"{tid} waits for unfinished dependencies: {names}; finish them "
+                                f"or use --force")
+        closed = now if to in ("done", "cancelled") else None
+        store.execute("UPDATE tasks SET status=?, updated_at=?, closed_at=?, block_reason=? "
+                      "WHERE id=?", (to, now, closed, redact(reason) if reason else None, tid))
+        store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, "
+                      "note) VALUES(?,?,?,?,?,?)",
+                      (tid, now, current, to, _session_env(), redact(reason) if reason else None))
+    return current, to
+
+
+READY_SQL = ("t.project_id = ? AND t.status = 'open' AND NOT EXISTS (SELECT 1 FROM task_deps d "
+             "JOIN tasks u ON u.id = d.depends_on WHERE d.task_id = t.id AND u.status != 'done') "
+             "AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id AND c.status NOT IN "
+             "('done', 'cancelled'))")
+
+
+def ready_tasks(store, project_id, limit=None):
+    """Open tasks whose every dependency is done (plans wait for their steps), by priority then
+    age."""
+    return load_tasks(store, READY_SQL, (project_id,), limit=limit)
+
+
+def task_tree_lines(store, root_ids, project_id):
+    lines = []
+    children = {}
+    for t in load_tasks(store, "t.project_id = ? AND t.parent IS NOT NULL", (project_id,),
+                        order="t.created_at, t.rowid"):
+        children.setdefault(t.parent, []).append(t)
+    mark = {"open": "[ ]", "in_progress": "[>]", "blocked": "[!]", "done": "[x]",
+            "cancelled": "[-]"}
+
+    def progress(t):
+        kids = children.get(t.id, [])
+        if not kids:
+            return None
+        leaves = [k for k in _walk(k for k in kids) if k.id not in children]
+        done = sum(1 for k in leaves if k.status in ("done", "cancelled"))
+        return done, len(leaves)
+
+    def _walk(items):
+        for k in items:
+            yield k
+            yield from _walk(children.get(k.id, []))
+
+    def render(t, depth):
+        p = progress(t)
+        prog = f"  ({p[0]}/{p[1]} done)" if p else ""
+        deps = f"  after {', '.join(t.depends_on)}" if t.depends_on else ""
+        lines.append(f"{'  ' * depth}{mark.get(t.status, '[?]')} {t.id} {t.title}{prog}{deps}")
+        for k in children.get(t.id, []):
+            render(k, depth + 1)
+
+    for tid in root_ids:
+        render(get_task(store, tid), 0)
+    return lines
+
+
+# ================================================================================================
+# planner: a goal becomes a plan (a parent task with steps) through the configured chat model
+# ================================================================================================
+
+PLAN_SCHEMA = {
+    "type": "object",
+    "properties": {"steps": {"type": "array", "minItems": 1, "maxItems": 30, "items": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "estimate_minutes": {"type": "integer", "minimum": 0},
+            "priority": {"type": "integer", "minimum": 0, "maximum": 4},
+            "depends_on": {"type": "array", "items": {"type": "integer", "minimum": 1}}},
+        "required": ["title", "description", "estimate_minutes", "priority", "depends_on"]}}},
+    "required": ["steps"],
+}
+
+
+def plan_types():
+    import msgspec
+
+    class Step(msgspec.Struct, forbid_unknown_fields=False):
+        title: str
+        description: str
+        estimate_minutes: int
+        priority: int
+        depends_on: list[int]
+
+    class Plan(msgspec.Struct, forbid_unknown_fields=False):
+        steps: list[Step]
+    return msgspec, Plan
+
+
+def validate_plan(text):
+    """Decode and check a model's answer.  Returns a list of step dicts; UserError otherwise."""
+    msgspec, Plan = plan_types()
+    try:
+        plan = msgspec.json.decode(text.encode() if isinstance(text, str) else text, type=Plan)
+    except msgspec.ValidationError as exc:
+        raise UserError(f"the model's plan does not fit the schema: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise UserError(f"the model's answer is not valid JSON: {exc}") from None
+    steps = plan.steps
+    if not steps:
+        raise UserError("the model's plan has no steps")
+    if len(steps) > 30:
+        raise UserError(f"the model's plan has {len(steps)} steps; at most 30 are accepted")
+    for i, s in enumerate(steps, 1):
+        if not s.title.strip():
+            raise UserError(f"step {i} has an empty title")
+        if not 0 <= s.priority <= 4:
+            raise UserError(f"step {i} has priority {s.priority}; it must be 0-4")
+        if s.estimate_minutes < 0:
+            raise UserError(f"step {i} has a negative estimate")
+        for d in s.depends_on:
+            if not 1 <= d <= len(steps):
+                raise UserError(f"step {i} depends on step {d}, which does not exist")
+            if d == i:
+                raise UserError(f"step {i} depends on itself")
+    # cycle check over step numbers
+    state = {}
+
+    def visit(n, trail):
+        if state.get(n) == 1:
+            cyc = trail[trail.index(n):] + [n]
+            raise UserError("the model's plan has a dependency cycle: steps " +
+                            " -> ".join(map(str, cyc)))
+        if state.get(n) == 2:
+            return
+        state[n] = 1
+        for d in steps[n - 1].depends_on:
+            visit(d, trail + [n])
+        state[n] = 2
+    for n in range(1, len(steps) + 1):
+        visit(n, [])
+    return [{"title": s.title.strip(), "description": s.description.strip(),
+             "estimate_minutes": s.estimate_minutes, "priority": s.priority,
+             "depends_on": sorted(set(s.depends_on))} for s in steps]
+
+
+def ask_model_for_plan(cfg, goal, context_lines=()):
+    import httpx
+    model = cfg.chat_model
+    if not model:
+        raise UserError("no chat model configured: set DEVSTREAM_CHAT_MODEL (for example "
+                        "llama3.2) and `ollama pull` it, or use `devstream plan --from FILE.md`")
+    system = ("You plan software work. Answer with JSON only, matching the given schema: an "
+              "ordered list of concrete steps, each small enough for one sitting; depends_on "
+              "lists the 1-based numbers of earlier steps it needs; priority 0 is most urgent.")
+    user = f"Goal: {goal}"
+    if context_lines:
+        user += "\n\nKnown about this project:\n" + "\n".join(context_lines)
+    body = {"model": model, "stream": False, "format": PLAN_SCHEMA, "keep_alive": cfg.keep_alive,
+            "options": {"temperature": 0.2},
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
+    url = cfg.ollama_url.rstrip("/")
+    timeout = httpx.Timeout(float(cfg.chat_timeout_s), connect=3.0)
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            resp = client.post(url + "/api/chat", json=body)
+    except httpx.ConnectError:
+        raise UserError(f"no chat model reachable: nothing answers at {url}; start Ollama "
+                        f"(`ollama serve`) or set DEVSTREAM_OLLAMA_URL") from None
+    except httpx.TimeoutException:
+        raise UserError(f"the chat model did not answer within {cfg.chat_timeout_s} s; try a "
+                        "smaller model or raise chat_timeout_s in config.toml") from None
+    except httpx.HTTPError as exc:
+        raise UserError(f"chat request failed: {exc}") from None
+    if resp.status_code == 404:
+        raise UserError(f"chat model {model!r} is not pulled: run `ollama pull {model}`")
+    if resp.status_code != 200:
+        try:
+            detail = resp.json().get("error", "")
+        except ValueError:
+            detail = resp.text[:200]
+        raise UserError(f"chat model error (HTTP {resp.status_code}): {detail}")
+    try:
+        content = resp.json()["message"]["content"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError("the chat answer is not Ollama's /api/chat JSON") from None
+    return validate_plan(content)
+
+
+def create_plan(store, project_id, goal, steps, now=None):
+    """A parent task for the goal and one child per step, with dependencies; all or nothing."""
+    now = time.time() if now is None else now
+    with store.write():
+        root = add_task(store, project_id, goal, description="plan",
+                        priority=min([s["priority"] for s in steps] or [2]), now=now)
+        ids = []
+        for i, s in enumerate(steps):
+            parent = ids[s["parent"] - 1] if s.get("parent") else root
+            ids.append(add_task(store, project_id, s["title"], s.get("description", ""),
+                                s["priority"], parent=parent, estimate=s.get("estimate_minutes"),
+                                status="done" if s.get("done") else "open", now=now + i * 1e-3))
+        for tid, s in zip(ids, steps):
+            for d in s["depends_on"]:
+                store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)",
+                              (tid, ids[d - 1]))
+        if all(s.get("done") for s in steps):
+            store.execute("UPDATE tasks SET status='done', closed_at=? WHERE id=?", (now, root))
+    return root, ids
+
+
+def parse_checklist(text, default_title):
+    """A Markdown checklist as plan steps: nesting becomes parents, order within one list
+    becomes dependencies, checked items are done.  Returns (title, steps)."""
+    title = default_title
+    items = []              # (indent, text, done)
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("# ") and title == default_title and not items:
+            title = stripped[2:].strip()
+            continue
+        indent = len(raw) - len(raw.lstrip(" \t").replace("\t", "    "))
+        indent = len(raw.replace("\t", "    ")) - len(raw.replace("\t", "    ").lstrip(" "))
+        body = None
+        if stripped[:2] in ("- ", "* ", "+ "):
+            body = stripped[2:]
+        else:
+            num, dot, rest = stripped.partition(". ")
+            if dot and num.isdigit():
+                body = rest
+        if body is None:
+            continue
+        done = False
+        if body[:3] in ("[ ]", "[x]", "[X]"):
+            done = body[1] in "xX"
+            body = body[3:]
+        body = body.strip()
+        if body:
+            items.append((indent, body, done))
+    if not items:
+        raise UserError("no list items found; write the plan as a Markdown checklist (- [ ] step)")
+    steps, stack = [], []        # stack of (indent, step number)
+    last_at_level = {}
+    for indent, body, done in items:
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else None
+        n = len(steps) + 1
+        prev = last_at_level.get((parent, indent))
+        steps.append({"title": body, "description": "", "estimate_minutes": None,
+                      "priority": 2, "depends_on": [prev] if prev else [], "parent": parent,
+                      "done": done})
+        last_at_level[(parent, indent)] = n
+        stack.append((indent, n))
+    return title, steps
+
+
+# ================================================================================================
 # context: what a hook injects, as compact factual Markdown under a per-event budget
 # ================================================================================================
 
@@ -1909,7 +2330,29 @@ def session_start_context(store, cfg, project, project_id, session_id, source):
 
 
 def session_start_blocks(store, cfg, project, project_id, session_id, source):
+    yield tasks_block(store, project_id, min(cfg.budget_session_start, 2000))
     yield decisions_block(store, project_id, session_id, min(cfg.budget_session_start, 2400))
+
+
+def tasks_block(store, project_id, budget):
+    """Tasks in progress and the top ready tasks, with how to update them."""
+    doing = load_tasks(store, "t.project_id = ? AND t.status = 'in_progress'", (project_id,),
+                       order="t.updated_at DESC", limit=8)
+    ready = ready_tasks(store, project_id, limit=8)
+    if not doing and not ready:
+        return None, []
+    lines = []
+    if doing:
+        lines.append("In progress:")
+        lines += [f"- {t.id} {t.title}" + (f" (~{t.estimate_minutes}m)" if t.estimate_minutes
+                                            else "") for t in doing]
+    if ready:
+        lines.append("Ready next (priority, then age):")
+        lines += [f"- {t.id} P{t.priority} {t.title}" for t in ready]
+    lines.append("Update with `devstream task start ID`, `devstream task done ID`, "
+                 "`devstream task block ID --reason ...`; add with `devstream task add \"...\"`.")
+    text, kept = fit_lines("### Tasks", lines, budget)
+    return text, []
 
 
 def decisions_block(store, project_id, session_id, budget):
@@ -2850,6 +3293,14 @@ usage: devstream COMMAND [options]
   memory search QUERY [--limit N] [--type TYPE] [--all-projects]
   memory list [--limit N] [--type TYPE]
   memory show ID | memory forget ID
+  task add TITLE [--description D] [--priority 0-4] [--parent ID] [--after ID]...
+                 [--estimate MINUTES] [--label L]...   prints the new id
+  task list [--status S] [--all] | task ready [--limit N] | task show ID | task tree [ID]
+  task start ID [--force] | task done ID | task reopen ID | task cancel ID
+  task block ID --reason TEXT
+  task dep add ID --on OTHER | task dep rm ID --on OTHER
+  plan GOAL [--dry-run]                     plan with the configured chat model (Ollama)
+  plan --from FILE.md [--dry-run]           a Markdown checklist becomes a plan
   embed [--limit N]                         embed pending memories now, with progress
   gc [--older-than DAYS] [--vacuum]         retention
   version
@@ -3200,6 +3651,201 @@ def cmd_gc(args):
     return 0
 
 
+def cmd_task_add(args):
+    cfg, store = cli_store()
+    project = cli_project(args)
+    with store.write():
+        pid = store.project_id(project)
+        parent = resolve_id(store, "tasks", "t-", args.get("parent"), pid) \
+            if args.get("parent") else None
+        after = [resolve_id(store, "tasks", "t-", a, pid) for a in args.get("after", [])]
+        tid = add_task(store, pid, " ".join(args.positional), args.get("description", ""),
+                       args.get("priority", 2), parent, after, args.get("estimate"),
+                       args.get("label", []))
+    if args.flag("json"):
+        emit(args, get_task(store, tid).as_json())
+    else:
+        sys.stdout.write(tid + "\n")
+    return 0
+
+
+def _task_pid(store, args):
+    return store.project_id(cli_project(args), create=False)
+
+
+def cmd_task_list(args):
+    cfg, store = cli_store()
+    status = args.get("status")
+    if status and status not in TASK_STATUSES:
+        raise UsageError(f"--status must be one of {', '.join(TASK_STATUSES)}")
+    where, params = [], []
+    if not args.flag("all_projects"):
+        where.append("t.project_id = ?")
+        params.append(_task_pid(store, args) or -1)
+    if status:
+        where.append("t.status = ?")
+        params.append(status)
+    elif not args.flag("all"):
+        where.append("t.status NOT IN ('done', 'cancelled')")
+    tasks = load_tasks(store, " AND ".join(where) or "1", params,
+                       order="CASE t.status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
+                             "WHEN 'open' THEN 2 ELSE 3 END, t.priority, t.created_at",
+                       limit=args.get("limit"))
+    emit(args, [t.as_json() for t in tasks],
+         "\n".join(t.line() for t in tasks) if tasks else "no tasks")
+    return 0
+
+
+def cmd_task_ready(args):
+    cfg, store = cli_store()
+    pid = _task_pid(store, args)
+    limit = args.get("limit", 20)
+    tasks = ready_tasks(store, pid, limit=limit or None) if pid else []
+    emit(args, [t.as_json() for t in tasks],
+         "\n".join(t.line() for t in tasks) if tasks else "nothing ready")
+    return 0
+
+
+def cmd_task_show(args):
+    cfg, store = cli_store()
+    tid = resolve_id(store, "tasks", "t-", args.positional[0])
+    t = get_task(store, tid)
+    dependents = [r[0] for r in store.all("SELECT task_id FROM task_deps WHERE depends_on=? "
+                                          "ORDER BY task_id", (tid,))]
+    children = [r[0] for r in store.all("SELECT id FROM tasks WHERE parent=? ORDER BY created_at",
+                                        (tid,))]
+    history = [{"at": iso_time(at), "from": f, "to": to, "session_id": s, "note": n}
+               for at, f, to, s, n in store.all(
+                   "SELECT at, from_status, to_status, session_id, note FROM task_events "
+                   "WHERE task_id=? ORDER BY at, rowid", (tid,))]
+    mems = [Hit(r) for r in store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN "
+                                      "projects p ON p.id = m.project_id WHERE m.task_id=? "
+                                      "ORDER BY m.created_at", (tid,))]
+    data = t.as_json()
+    data.update(dependents=dependents, children=children, history=history,
+                memories=[m.as_json() for m in mems])
+    lines = [t.line()]
+    if t.description:
+        lines.append(f"  {t.description}")
+    if t.parent:
+        lines.append(f"  plan: {t.parent}")
+    if t.block_reason:
+        lines.append(f"  blocked: {t.block_reason}")
+    for dep in t.depends_on:
+        d = get_task(store, dep)
+        lines.append(f"  depends on {d.id} ({d.status}) {d.title}")
+    for dep in dependents:
+        d = get_task(store, dep)
+        lines.append(f"  needed by {d.id} ({d.status}) {d.title}")
+    for c in children:
+        d = get_task(store, c)
+        lines.append(f"  step {d.id} ({d.status}) {d.title}")
+    for h in history:
+        lines.append(f"  {h['at'][:16].replace('T', ' ')} {h['from'] or '-'} -> {h['to']}"
+                     + (f" ({h['note']})" if h["note"] else ""))
+    if mems:
+        lines.append(f"  {len(mems)} linked memories:")
+        lines += ["    " + memory_line(m, 160)[2:] for m in mems[-10:]]
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_task_tree(args):
+    cfg, store = cli_store()
+    pid = _task_pid(store, args)
+    if args.positional:
+        roots = [resolve_id(store, "tasks", "t-", args.positional[0])]
+    else:
+        roots = [r[0] for r in store.all(
+            "SELECT id FROM tasks t WHERE project_id=? AND parent IS NULL AND (status NOT IN "
+            "('done','cancelled') OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent=t.id AND "
+            "c.status NOT IN ('done','cancelled'))) ORDER BY priority, created_at",
+            (pid or -1,))]
+    lines = task_tree_lines(store, roots, pid) if roots else []
+
+    def as_tree(tid):
+        t = get_task(store, tid).as_json()
+        t["children"] = [as_tree(r[0]) for r in store.all(
+            "SELECT id FROM tasks WHERE parent=? ORDER BY created_at, rowid", (tid,))]
+        return t
+    emit(args, [as_tree(r) for r in roots], "\n".join(lines) if lines else "no tasks")
+    return 0
+
+
+def _task_action(action):
+    def handler(args):
+        cfg, store = cli_store()
+        tid = resolve_id(store, "tasks", "t-", args.positional[0])
+        if action == "block" and not args.get("reason"):
+            raise UsageError("task block needs --reason TEXT")
+        before, after = change_status(store, tid, action, force=args.flag("force"),
+                                      reason=args.get("reason"))
+        t = get_task(store, tid)
+        emit(args, t.as_json(), f"{tid}: {before.replace('_', ' ')} -> {after.replace('_', ' ')}"
+             f"  {t.title}")
+        return 0
+    return handler
+
+
+def cmd_task_dep(args):
+    cfg, store = cli_store()
+    if not args.get("on"):
+        raise UsageError("needs --on OTHER")
+    tid = resolve_id(store, "tasks", "t-", args.positional[0])
+    dep = resolve_id(store, "tasks", "t-", args.get("on"))
+    with store.write():
+        if args.command.endswith("add"):
+            add_dependency(store, tid, dep)
+            msg = f"{tid} now depends on {dep}"
+        else:
+            store.execute("DELETE FROM task_deps WHERE task_id=? AND depends_on=?", (tid, dep))
+            if store.conn.changes() == 0:
+                raise UserError(f"{tid} does not depend on {dep}")
+            msg = f"{tid} no longer depends on {dep}"
+    emit(args, get_task(store, tid).as_json(), msg)
+    return 0
+
+
+def cmd_plan(args):
+    cfg, store = cli_store()
+    project = cli_project(args)
+    source = args.get("from")
+    if source:
+        try:
+            with open(source, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise UserError(f"cannot read {source}: {exc.strerror}") from None
+        goal, steps = parse_checklist(text, os.path.splitext(os.path.basename(source))[0])
+    else:
+        goal = " ".join(args.positional).strip()
+        if not goal:
+            raise UsageError("plan needs a GOAL or --from FILE.md")
+        pid = store.project_id(project, create=False)
+        context = []
+        if pid is not None:
+            context = [f"- {h.type}: {one_line(h.content, 160)}" for h in
+                       search(store, cfg, goal, project_id=pid, limit=6, relevant_only=True)]
+        steps = ask_model_for_plan(cfg, redact(goal), context)
+    if args.flag("dry_run"):
+        data = {"goal": goal, "steps": steps}
+        lines = [f"plan: {goal}"]
+        for i, s in enumerate(steps, 1):
+            deps = f" after {', '.join(map(str, s['depends_on']))}" if s["depends_on"] else ""
+            est = f" ~{s['estimate_minutes']}m" if s.get("estimate_minutes") else ""
+            mark = "[x]" if s.get("done") else "[ ]"
+            indent = "  " if s.get("parent") else ""
+            lines.append(f"{indent}{i:>2}. {mark} P{s['priority']} {s['title']}{est}{deps}")
+        emit(args, data, "\n".join(lines))
+        return 0
+    with store.write():
+        pid = store.project_id(project)
+    root, ids = create_plan(store, pid, goal, steps)
+    emit(args, {"plan": root, "steps": ids},
+         "\n".join([f"plan {root}: {len(ids)} steps"] + task_tree_lines(store, [root], pid)))
+    return 0
+
+
 COMMANDS = {
     # name: (handler, option spec, min positionals, max positionals or None)
     "hook": (cmd_hook, {"--cli": "value"}, 0, 0),
@@ -3219,6 +3865,20 @@ COMMANDS = {
     "context": (cmd_context, {"--event": "value", "--prompt": "value", "--file": "value"}, 0, 0),
     "embed": (cmd_embed, {"--limit": "int", "--background": "flag"}, 0, 0),
     "gc": (cmd_gc, {"--older-than": "int", "--vacuum": "flag"}, 0, 0),
+    "task add": (cmd_task_add, {"--description": "value", "--priority": "int", "--parent": "value",
+                                "--after": "multi", "--estimate": "int", "--label": "multi"}, 1, None),
+    "task list": (cmd_task_list, {"--status": "value", "--all": "flag", "--limit": "int"}, 0, 0),
+    "task ready": (cmd_task_ready, {"--limit": "int"}, 0, 0),
+    "task show": (cmd_task_show, {}, 1, 1),
+    "task tree": (cmd_task_tree, {}, 0, 1),
+    "task start": (_task_action("start"), {"--force": "flag"}, 1, 1),
+    "task done": (_task_action("done"), {}, 1, 1),
+    "task reopen": (_task_action("reopen"), {}, 1, 1),
+    "task cancel": (_task_action("cancel"), {}, 1, 1),
+    "task block": (_task_action("block"), {"--reason": "value"}, 1, 1),
+    "task dep add": (cmd_task_dep, {"--on": "value"}, 1, 1),
+    "task dep rm": (cmd_task_dep, {"--on": "value"}, 1, 1),
+    "plan": (cmd_plan, {"--from": "value", "--dry-run": "flag"}, 0, None),
 }
 
 

@@ -160,13 +160,27 @@ def _needles(query, kind):
 
 
 def validate_recall_set(data, min_memories=320, min_queries=90, min_per_kind=15, min_unrelated=10):
-    """Return a list of problems (empty when the set is valid)."""
+    """Return a list of problems (empty when the set is valid).
+
+    Checks: shape, unique keys, known types/kinds, 40-600 character contents,
+    every relevant key exists, 1-3 relevant keys per labelled query (none for
+    "unrelated"), the minimum counts, and two labelling rules:
+      * paraphrase: the query shares no content word with any relevant memory
+        (lower-cased; stopwords dropped; identifiers split on _ . / - and
+        camelCase; plural, -ing, -ed, -ies and final -e folded by _stem);
+      * identifier / filename: every memory that mentions the identifier (its
+        last dotted part) or the file's base name is labelled relevant, so no
+        unlabelled memory is about the same symbol or file.
+    """
     problems = []
     if not isinstance(data, dict) or not isinstance(data.get("memories"), list) \
             or not isinstance(data.get("queries"), list):
         return ["top level must be an object with 'memories' and 'queries' lists"]
     mems = {}
     for i, mem in enumerate(data["memories"]):
+        if not isinstance(mem, dict):
+            problems.append(f"memory #{i}: not an object")
+            continue
         key = mem.get("key")
         if not isinstance(key, str) or not key:
             problems.append(f"memory #{i}: missing key")
@@ -185,6 +199,9 @@ def validate_recall_set(data, min_memories=320, min_queries=90, min_per_kind=15,
     counts = {k: 0 for k in QUERY_KINDS + ("unrelated",)}
     seen_queries = set()
     for i, q in enumerate(data["queries"]):
+        if not isinstance(q, dict):
+            problems.append(f"query #{i}: not an object")
+            continue
         text, kind, rel = q.get("query"), q.get("kind"), q.get("relevant")
         label = f"query #{i} {text!r}"
         if not isinstance(text, str) or not text.strip():
