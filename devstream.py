@@ -1830,9 +1830,11 @@ def load_tasks(store, where, params, order="t.priority, t.created_at", limit=Non
           f"WHERE {where} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    rows = store.all(sql, params)
-    if not rows:
-        return []
+    return tasks_with_deps(store, store.all(sql, params))
+
+
+def tasks_with_deps(store, rows):
+    """Task objects for rows of TASK_COLUMNS, with their dependency ids."""
     deps = {}
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), 500):
@@ -1971,16 +1973,23 @@ def change_status(store, tid, action, force=False, reason=None):
     return current, to
 
 
-READY_SQL = ("t.project_id = ? AND t.status = 'open' AND NOT EXISTS (SELECT 1 FROM task_deps d "
-             "JOIN tasks u ON u.id = d.depends_on WHERE d.task_id = t.id AND u.status != 'done') "
-             "AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id AND c.status NOT IN "
-             "('done', 'cancelled'))")
-
-
 def ready_tasks(store, project_id, limit=None):
-    """Open tasks whose every dependency is done (plans wait for their steps), by priority then
-    age."""
-    return load_tasks(store, READY_SQL, (project_id,), limit=limit)
+    """Open tasks whose every dependency is done, by priority then age.  A plan waits for its
+    steps, and the steps of a task that waits for a dependency wait with it."""
+    sql = ("WITH RECURSIVE waiting(id) AS ("
+           " SELECT d.task_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
+           " JOIN tasks w ON w.id = d.task_id"
+           " WHERE w.project_id = ?1 AND u.status != 'done'"
+           " UNION SELECT c.id FROM tasks c JOIN waiting ON c.parent = waiting.id)"
+           " SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
+           " WHERE t.project_id = ?1 AND t.status = 'open'"
+           " AND t.id NOT IN (SELECT id FROM waiting)"
+           " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
+           " AND c.status NOT IN ('done', 'cancelled'))"
+           " ORDER BY t.priority, t.created_at")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return tasks_with_deps(store, store.all(sql, (project_id,)))
 
 
 def task_tree_lines(store, root_ids, project_id):

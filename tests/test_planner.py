@@ -1,0 +1,135 @@
+"""`devstream plan`: a chat model through Ollama's /api/chat, and Markdown checklists."""
+import json
+import os
+
+import pytest
+
+from ollama_stub import OllamaStub, free_port
+
+
+@pytest.fixture
+def stub(ds):
+    with OllamaStub(models={"embeddinggemma": 768, "llama3.2": None}) as s:
+        ds.env.update(DEVSTREAM_OLLAMA_URL=s.url, DEVSTREAM_CHAT_MODEL="llama3.2")
+        yield s
+
+
+def task_count(ds):
+    return ds.sql("SELECT count(*) FROM tasks")[0][0] if os.path.exists(ds.db) else 0
+
+
+def test_plan_from_the_model(ds, stub):
+    out = ds.cli_json("plan", "Add CSV export to the invoices page")
+    req = stub.requests_to("/api/chat")[-1]["json"]
+    assert req["stream"] is False and req["model"] == "llama3.2"
+    assert req["format"]["required"] == ["steps"]
+    assert "CSV export" in req["messages"][-1]["content"]
+    tree = ds.cli_json("task", "tree", out["plan"])[0]
+    assert tree["title"] == "Add CSV export to the invoices page"
+    steps = tree["children"]
+    assert [s["title"] for s in steps] == ["Outline the approach", "Implement the core change",
+                                          "Test and document"]
+    assert steps[1]["depends_on"] == [steps[0]["id"]] and steps[2]["depends_on"] == [steps[1]["id"]]
+    assert steps[0]["estimate_minutes"] == 15 and steps[0]["priority"] == 1
+    assert [t["id"] for t in ds.cli_json("task", "ready")] == [steps[0]["id"]]
+
+
+def test_dry_run_writes_nothing(ds, stub):
+    proc = ds.cli("plan", "Add CSV export", "--dry-run", check=True)
+    assert "Implement the core change" in proc.stdout and "after 1" in proc.stdout
+    assert task_count(ds) == 0
+
+
+def step(title, deps, **kw):
+    d = {"title": title, "description": "d", "estimate_minutes": 5, "priority": 2,
+         "depends_on": deps}
+    d.update(kw)
+    return d
+
+
+BAD = {
+    "not JSON": ("Here is your plan: 1. do it 2. test it", "not valid JSON"),
+    "schema broken": (json.dumps({"steps": [{"title": "x", "priority": "high"}]}), "schema"),
+    "wrong shape": (json.dumps([{"title": "x"}]), "schema"),
+    "no steps": (json.dumps({"steps": []}), "no steps"),
+    "cyclic": (json.dumps({"steps": [step("a", [3]), step("b", [1]), step("c", [2])]}), "cycle"),
+    "dangling": (json.dumps({"steps": [step("a", []), step("b", [7])]}), "does not exist"),
+    "self": (json.dumps({"steps": [step("a", [1])]}), "itself"),
+    "priority out of range": (json.dumps({"steps": [step("a", [], priority=9)]}), "priority"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_answers_are_refused_and_nothing_is_written(ds, stub, name):
+    stub.chat_reply, expected = BAD[name]
+    proc = ds.cli("plan", "Refactor the ledger")
+    assert proc.returncode == 1, proc.stdout
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    assert task_count(ds) == 0
+
+
+def test_no_chat_model_configured(ds, stub):
+    del ds.env["DEVSTREAM_CHAT_MODEL"]
+    proc = ds.cli("plan", "x")
+    assert proc.returncode == 1 and "DEVSTREAM_CHAT_MODEL" in proc.stderr
+
+
+def test_model_not_pulled(ds, stub):
+    ds.env["DEVSTREAM_CHAT_MODEL"] = "qwen3:8b"
+    proc = ds.cli("plan", "x")
+    assert proc.returncode == 1 and "ollama pull qwen3:8b" in proc.stderr
+
+
+def test_nothing_listening(ds, stub):
+    ds.env["DEVSTREAM_OLLAMA_URL"] = f"http://127.0.0.1:{free_port()}"
+    proc = ds.cli("plan", "x")
+    assert proc.returncode == 1 and "no chat model reachable" in proc.stderr
+
+
+def test_a_model_that_never_answers_hits_the_deadline(ds, stub):
+    os.makedirs(ds.home, exist_ok=True)
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write("chat_timeout_s = 1\n")
+    stub.fault = "hang"
+    proc = ds.cli("plan", "x")
+    assert proc.returncode == 1 and "did not answer" in proc.stderr
+    assert task_count(ds) == 0
+
+
+CHECKLIST = """# Billing v2
+
+Some intro text that is not a step.
+
+- [x] Agree on integer cents
+- [ ] Ledger table
+  - [ ] Write the migration
+  - [ ] Model and repository
+- [ ] Public API
+  1. Endpoint
+  2. Docs
+"""
+
+
+def test_plan_from_markdown(ds, tmp_path):
+    f = tmp_path / "plan.md"
+    f.write_text(CHECKLIST)
+    out = ds.cli_json("plan", "--from", str(f))
+    tree = ds.cli_json("task", "tree", out["plan"])[0]
+    assert tree["title"] == "Billing v2"
+    top = tree["children"]
+    assert [t["title"] for t in top] == ["Agree on integer cents", "Ledger table", "Public API"]
+    assert top[0]["status"] == "done"
+    assert top[1]["depends_on"] == [top[0]["id"]] and top[2]["depends_on"] == [top[1]["id"]]
+    ledger = top[1]["children"]
+    assert [t["title"] for t in ledger] == ["Write the migration", "Model and repository"]
+    assert ledger[0]["depends_on"] == [] and ledger[1]["depends_on"] == [ledger[0]["id"]]
+    assert [t["title"] for t in top[2]["children"]] == ["Endpoint", "Docs"]
+    ready = [t["title"] for t in ds.cli_json("task", "ready")]
+    assert ready == ["Write the migration"]      # the API steps wait with their parent
+
+
+def test_markdown_without_items(ds, tmp_path):
+    f = tmp_path / "empty.md"
+    f.write_text("# Nothing here\n\nJust prose.\n")
+    proc = ds.cli("plan", "--from", str(f))
+    assert proc.returncode == 1 and "no list items" in proc.stderr
