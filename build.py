@@ -58,8 +58,8 @@ def _run():
     site = os.path.join(root, os.path.basename(archive) + "_" + BUILD_ID, "site-packages")
     if os.path.isdir(site) and not os.environ.get("SHIV_FORCE_EXTRACT"):
         sys.path.insert(0, site)
-        from devstream import main
-        sys.exit(main())
+        from devstream import run_and_exit
+        run_and_exit()
     os.environ["SHIV_ROOT"] = root
     import _bootstrap
     _bootstrap.bootstrap()

@@ -1975,21 +1975,37 @@ def change_status(store, tid, action, force=False, reason=None):
 
 def ready_tasks(store, project_id, limit=None):
     """Open tasks whose every dependency is done, by priority then age.  A plan waits for its
-    steps, and the steps of a task that waits for a dependency wait with it."""
-    sql = ("WITH RECURSIVE waiting(id) AS ("
-           " SELECT d.task_id FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
-           " JOIN tasks w ON w.id = d.task_id"
-           " WHERE w.project_id = ?1 AND u.status != 'done'"
-           " UNION SELECT c.id FROM tasks c JOIN waiting ON c.parent = waiting.id)"
-           " SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
-           " WHERE t.project_id = ?1 AND t.status = 'open'"
-           " AND t.id NOT IN (SELECT id FROM waiting)"
-           " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
-           " AND c.status NOT IN ('done', 'cancelled'))"
-           " ORDER BY t.priority, t.created_at")
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return tasks_with_deps(store, store.all(sql, (project_id,)))
+    steps, and the steps of a task that waits for a dependency wait with it.  Candidates are
+    read lazily in index order, so the query stops as soon as `limit` tasks qualify."""
+    cursor = store.execute(
+        "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
+        " WHERE t.project_id = ? AND t.status = 'open'"
+        " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
+        "  WHERE d.task_id = t.id AND u.status != 'done')"
+        " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
+        "  AND c.status NOT IN ('done', 'cancelled'))"
+        " ORDER BY t.priority, t.created_at", (project_id,))
+    waiting = {}                # ancestor id -> whether it (or its own ancestors) waits
+
+    def ancestor_waits(tid):
+        if tid is None:
+            return False
+        if tid not in waiting:
+            blocked = store.one("SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on "
+                                "WHERE d.task_id = ? AND u.status != 'done' LIMIT 1", (tid,))
+            waiting[tid] = False            # guards against a parent loop
+            waiting[tid] = bool(blocked) or ancestor_waits(
+                store.scalar("SELECT parent FROM tasks WHERE id=?", (tid,)))
+        return waiting[tid]
+
+    rows = []
+    for row in cursor:
+        if ancestor_waits(row[6]):
+            continue
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
+    return tasks_with_deps(store, rows)
 
 
 def task_tree_lines(store, root_ids, project_id):
@@ -2749,8 +2765,8 @@ def launcher_source(python, paths):
             "# scanning or the zipapp bootstrap, so a hook costs little more than the interpreter.\n"
             "import sys\n"
             f"sys.path[:0] = {paths!r}\n"
-            "from devstream import main\n"
-            "sys.exit(main())\n")
+            "from devstream import run_and_exit\n"
+            "run_and_exit()\n")
 
 
 def launcher_path(cfg):
@@ -3425,12 +3441,17 @@ def cli_project(args):
     return find_project(os.getcwd())
 
 
+_open_stores = []
+
+
 def cli_store(create=True):
     cfg = Config()
     log_setup(cfg.paths.log, cfg.log_level)
     if not create and not os.path.exists(cfg.paths.db):
         raise UserError(f"no database yet at {cfg.paths.db}; nothing has been recorded")
-    return cfg, open_store(cfg, busy_ms=10000, create=create)
+    store = open_store(cfg, busy_ms=10000, create=create)
+    _open_stores.append(store)
+    return cfg, store
 
 
 def resolve_id(store, table, prefix, raw, project_id=None):
@@ -3950,5 +3971,18 @@ def main(argv=None):
         return 0
 
 
+def run_and_exit(argv=None):
+    """main(), then a quick exit: close the database, flush output, skip interpreter teardown."""
+    code = main(argv)
+    for store in _open_stores:
+        store.close()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit()
