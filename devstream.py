@@ -1255,11 +1255,15 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     import math
     total = max(1, store.scalar("SELECT max(rowid) FROM memories", default=1))
     common = max(50, total // 12)
-    idf, match_terms, fallback = {}, [], []
+    idf, match_terms, fallback, unknown = {}, [], [], []
     for w, s in groups:
         dfs = {v: term_df(store, v) for v in dict.fromkeys((w, s))}
         df = max(dfs.values())
         if not df:
+            # a real word that no memory contains is often the query's most specific word:
+            # it weighs against every candidate (numbers, hashes and odd tokens do not)
+            if w.isalpha() and len(w) >= 4:
+                unknown.append(math.log(1 + (total + 0.5) / 0.5))
             continue
         idf[(w, s)] = math.log(1 + (total - df + 0.5) / (df + 0.5))
         for v, d in dfs.items():
@@ -1277,7 +1281,7 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
         "memories_fts MATCH ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
         "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id",
         (expr, limit * 2 if exclude_session else limit))
-    possible = sum(sorted(idf.values(), reverse=True)[:3])
+    possible = sum(sorted(list(idf.values()) + unknown, reverse=True)[:3])
     prefixes = {s[:3] for _, s in idf}
     hits = []
     for row in rows:
@@ -1332,26 +1336,53 @@ def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_sess
     return hits
 
 
-def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid"):
+VECTOR_STRONG = 0.25        # cosine this far above the floor counts as a certain match
+UNRELATED_MARGIN = 0.12     # a keyword hit this far below the vector floor is probably filler
+
+
+def fill_vector_scores(store, space_id, qvec, hits):
+    """Cosine similarity for keyword candidates that the nearest-neighbour query missed, so
+    every candidate is judged on both signals."""
+    missing = [h for h in hits if not h.vec and h.embed_space == space_id]
+    for h in missing:
+        try:
+            d = store.scalar(f"SELECT vec_distance_cosine(embedding, ?) FROM vec_{int(space_id)} "
+                             "WHERE rowid = ?", (qvec, h.rowid))
+        except store.apsw.SQLError:
+            return
+        if d is not None:
+            h.vec = max(0.0, 1.0 - d)
+
+
+def vector_scale(cos, vfloor):
+    """Cosine similarity on the keyword score's scale: the floor maps to FTS_FLOOR and
+    floor + VECTOR_STRONG to 1."""
+    if cos <= 0:
+        return 0.0
+    return max(0.0, min(1.0, FTS_FLOOR + (cos - vfloor) * (1 - FTS_FLOOR) / VECTOR_STRONG))
+
+
+def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid", have_vectors=False):
     """Score-aware fusion: max(keyword, vector) + 0.3 * min(...), weighted by memory type and
-    recency.  (Rank fusion would let a filler-word BM25 hit outrank a strong vector match.)
-    Every hit keeps its raw scores; `relevant` marks those above the absolute floors."""
+    recency.  (Rank fusion lets a filler-word BM25 hit outrank a strong vector match; here a
+    keyword hit that the vectors call unrelated is discounted instead.)"""
     now = time.time() if now is None else now
     merged = {}
     for h in fts_hits if mode != "vector" else ():
         merged[h.rowid] = h
     for h in vec_hits if mode != "fts" else ():
         if h.rowid in merged:
-            merged[h.rowid].vec = h.vec
+            merged[h.rowid].vec = max(merged[h.rowid].vec, h.vec)
         else:
             merged[h.rowid] = h
     out = []
     for h in merged.values():
-        # vector similarity rescaled so the floor maps to the keyword floor
-        v = 0.0
-        if h.vec:
-            v = max(0.0, FTS_FLOOR + (h.vec - vfloor) * (1 - FTS_FLOOR) / max(1e-6, 1 - vfloor))
-        hi, lo = max(h.fts, v), min(h.fts, v)
+        f = h.fts if mode != "vector" else 0.0
+        v = vector_scale(h.vec, vfloor) if mode != "fts" else 0.0
+        if mode == "hybrid" and have_vectors and h.embed_space is not None and \
+                h.vec < vfloor - UNRELATED_MARGIN:
+            f *= 0.5
+        hi, lo = max(f, v), min(f, v)
         age_days = max(0.0, (now - h.created_at) / 86400)
         recency = 0.85 + 0.15 / (1 + age_days / 14)
         h.score = (hi + 0.3 * lo) * TYPE_WEIGHT.get(h.type, 1.0) * recency
@@ -1360,8 +1391,15 @@ def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid"):
     return out
 
 
-def is_relevant(hit, vfloor):
-    return hit.fts >= FTS_FLOOR or hit.vec >= vfloor
+def is_relevant(hit, vfloor, have_vectors=False):
+    """The absolute floor for injection.  With vectors, a keyword match must not be one the
+    vectors call unrelated."""
+    if hit.vec >= vfloor:
+        return True
+    if hit.fts < FTS_FLOOR:
+        return False
+    return not (have_vectors and hit.embed_space is not None and
+                hit.vec < vfloor - UNRELATED_MARGIN)
 
 
 def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_session=None,
@@ -1370,15 +1408,18 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     fts_hits = fts_search(store, groups, project_id, exclude_session=exclude_session) \
         if mode != "vector" else []
     vec_hits = []
-    if mode != "fts" and qvec is not None:
+    have_vectors = mode != "fts" and qvec is not None
+    if have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
                                  exclude_session=exclude_session)
+        if mode == "hybrid":
+            fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
     vfloor = vector_floor(cfg)
-    hits = fuse(fts_hits, vec_hits, vfloor, mode=mode)
+    hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
     if types:
         hits = [h for h in hits if h.type in types]
     if relevant_only:
-        hits = [h for h in hits if is_relevant(h, vfloor)]
+        hits = [h for h in hits if is_relevant(h, vfloor, have_vectors)]
     return hits[:limit]
 
 
