@@ -204,6 +204,10 @@ def json_loads(text):
         raise ValueError(f"not JSON (at character {exc.value})") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    except SystemError:
+        # the C scanner reports some syntax errors through json.decoder's exception class,
+        # which is not loaded here (importing it would cost the `re` import)
+        raise ValueError("not JSON") from None
     if text[end:].strip(_JSON_WS):
         raise ValueError(f"extra data after JSON (at character {end})")
     return obj
@@ -2276,6 +2280,519 @@ def parse_checklist(text, default_title):
 
 
 # ================================================================================================
+# sessions: records, deterministic summaries, compaction snapshots, transcripts, export/import
+# ================================================================================================
+
+def session_facts(store, session_id):
+    """What happened in one session, from its memories, counters and task events."""
+    row = store.one("SELECT s.id, s.project_id, s.source, s.status, s.started_at, s.last_seen_at,"
+                    " s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors,"
+                    " s.compactions, s.resumes, s.summary_id, s.imported, p.name FROM sessions s"
+                    " JOIN projects p ON p.id = s.project_id WHERE s.id=?", (session_id,))
+    if row is None:
+        return None
+    keys = ("id", "project_id", "source", "status", "started_at", "last_seen_at", "ended_at",
+            "end_reason", "turns", "prompts", "tool_events", "errors", "compactions", "resumes",
+            "summary_id", "imported", "project")
+    facts = dict(zip(keys, row))
+    mems = store.all("SELECT id, type, content, path, created_at FROM memories WHERE session_id=?"
+                     " AND type != 'summary' ORDER BY created_at, rowid", (session_id,))
+    facts["prompts_text"] = [c for _, t, c, _, _ in mems if t == "prompt"]
+    files = {}
+    for _, t, _, path, _ in mems:
+        if t == "edit" and path:
+            files[path] = files.get(path, 0) + 1
+    facts["files"] = sorted(files, key=lambda p: (-files[p], p))
+    facts["commands"] = [c for _, t, c, _, _ in mems if t == "command"]
+    facts["failures"] = [c for _, t, c, _, _ in mems if t == "error"]
+    facts["decisions"] = [(i, t, c) for i, t, c, _, _ in mems if t in ("decision", "learning")]
+    facts["subagents"] = sum(1 for _, t, *_ in mems if t == "subagent")
+    end = facts["ended_at"] or facts["last_seen_at"]
+    facts["tasks"] = store.all(
+        "SELECT e.task_id, t.title, e.from_status, e.to_status FROM task_events e JOIN tasks t ON "
+        "t.id = e.task_id WHERE t.project_id = ? AND (e.session_id = ? OR (e.session_id IS NULL "
+        "AND e.at BETWEEN ? AND ?)) ORDER BY e.at, e.rowid",
+        (facts["project_id"], session_id, facts["started_at"], end + 1))
+    first = mems[0][4] if mems else facts["started_at"]
+    facts["started_at"] = min(facts["started_at"], first)
+    return facts
+
+
+def _hhmm(ts):
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+
+
+def render_summary(facts, heading=None):
+    """A compact, deterministic account of a session (the same facts give the same text)."""
+    end = facts["ended_at"] or facts["last_seen_at"]
+    minutes = max(0, int((end - facts["started_at"]) // 60))
+    how = facts["end_reason"] or ("still open" if facts["status"] == "active" else "ended")
+    lines = [heading or f"Session {facts['id'][:8]} ({_hhmm(facts['started_at'])} UTC, "
+             f"{minutes} min, {how})"]
+    if facts["prompts_text"]:
+        asks = [one_line(p, 140) for p in facts["prompts_text"][:3]]
+        more = len(facts["prompts_text"]) - len(asks)
+        lines.append("Asked: " + " | ".join(asks) + (f" (+{more} more prompts)" if more > 0 else ""))
+    if facts["files"]:
+        shown = facts["files"][:8]
+        more = len(facts["files"]) - len(shown)
+        lines.append("Changed: " + ", ".join(shown) + (f" (+{more} more)" if more > 0 else ""))
+    n_cmd, n_fail = len(facts["commands"]), len(facts["failures"])
+    if n_cmd or n_fail:
+        lines.append(f"Ran {n_cmd + n_fail} recorded commands/tools, {n_fail} failed.")
+    for f in facts["failures"][-3:]:
+        lines.append("Failed: " + one_line(f, 180))
+    for mid, t, c in facts["decisions"][:5]:
+        lines.append(f"{'Decided' if t == 'decision' else 'Learned'}: {one_line(c, 180)} [{mid}]")
+    last = {}
+    for tid, title, _, to in facts["tasks"]:
+        last[tid] = (title, to)
+    if last:
+        lines.append("Tasks: " + "; ".join(f"{tid} {one_line(title, 60)} -> {to.replace('_', ' ')}"
+                                           for tid, (title, to) in last.items()))
+    if facts["subagents"]:
+        lines.append(f"Subagents reported {facts['subagents']} time(s).")
+    if len(lines) == 1:
+        lines.append("No prompts, edits or commands were recorded.")
+    return "\n".join(lines)
+
+
+def write_summary(store, session_id, text=None, reason=None):
+    """Store (or replace) the session's summary memory.  Call inside store.write()."""
+    facts = session_facts(store, session_id)
+    if facts is None:
+        return None
+    if reason and not facts["end_reason"]:
+        facts["end_reason"] = reason
+    body = text or render_summary(facts)
+    old = facts["summary_id"]
+    if old:
+        rowid = store.scalar("SELECT rowid FROM memories WHERE id=?", (old,))
+        if rowid is not None:
+            if store.scalar("SELECT content FROM memories WHERE rowid=?", (rowid,)) == \
+                    truncate(redact(body).strip(), MAX_MEMORY_CHARS):
+                return old
+            delete_memory(store, rowid)
+    end = facts["ended_at"] or facts["last_seen_at"]
+    mid, _ = add_memory(store, facts["project_id"], "summary", body, session_id=session_id,
+                        created_at=end)
+    store.execute("UPDATE sessions SET summary_id=? WHERE id=?", (mid, session_id))
+    return mid
+
+
+def catch_up_summaries(store, project_id, current_session, idle_s=1800):
+    """Sessions that ended without SessionEnd (it does not always fire): summarised at the next
+    SessionStart once they have been idle for a while."""
+    stale = store.all("SELECT id FROM sessions WHERE project_id=? AND id != ? AND status='active'"
+                      " AND last_seen_at < ? ORDER BY last_seen_at LIMIT 5",
+                      (project_id, current_session, time.time() - idle_s))
+    for (sid,) in stale:
+        store.execute("UPDATE sessions SET status='ended', ended_at=last_seen_at, "
+                      "end_reason=coalesce(end_reason, 'no SessionEnd') WHERE id=?", (sid,))
+        write_summary(store, sid)
+
+
+def last_summary_block(store, project_id, session_id, source, budget):
+    sid = None
+    if source == "resume":
+        sid = store.scalar("SELECT id FROM sessions WHERE id=? AND summary_id IS NOT NULL",
+                           (session_id,))
+    if sid is None:
+        sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
+                           "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
+                           "LIMIT 1", (project_id, session_id))
+    if sid is None:
+        return None, []
+    mid, content = store.one("SELECT m.id, m.content FROM sessions s JOIN memories m ON "
+                             "m.id = s.summary_id WHERE s.id=?", (sid,)) or (None, None)
+    if not mid:
+        return None, []
+    text = f"### Last session [{mid}]\n" + truncate(content, budget - 40)
+    return text, [mid]
+
+
+def snapshot_block(store, session_id, budget):
+    row = store.one("SELECT content FROM session_snapshots WHERE session_id=? ORDER BY at DESC "
+                    "LIMIT 1", (session_id,))
+    if not row:
+        return None, []
+    return "### This session before compaction\n" + truncate(row[0], budget - 40), []
+
+
+def spawn_detached(args):
+    """Run `devstream ARGS...` detached from the hook (own session, stdio on /dev/null)."""
+    argv = [sys.executable]
+    if sys.flags.isolated:
+        argv.append("-I")
+    if sys.flags.no_site:
+        argv.append("-S")
+    argv += [os.path.abspath(sys.argv[0])] + list(args)
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)          # the intermediate child exits at once
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.execv(sys.executable, argv)
+    finally:
+        os._exit(0)
+
+
+def llm_summary(cfg, deterministic, memories):
+    """A richer summary from the chat model (off the hook's clock); None when unavailable."""
+    import httpx
+    lines = "\n".join(f"- {t}: {one_line(c, 300)}" for t, c in memories[-60:])
+    body = {"model": cfg.chat_model, "stream": False, "keep_alive": cfg.keep_alive,
+            "options": {"temperature": 0.2},
+            "messages": [
+                {"role": "system", "content": "Summarise a coding session for the engineer who "
+                 "continues it tomorrow: what was attempted, what changed, what failed and why, "
+                 "what was decided, what is left. Plain factual Markdown, at most 12 lines. "
+                 "Keep file names, identifiers, task ids and memory ids exactly."},
+                {"role": "user", "content": f"Facts:\n{deterministic}\n\nEvents:\n{lines}"}]}
+    try:
+        with httpx.Client(timeout=httpx.Timeout(float(cfg.chat_timeout_s), connect=3.0),
+                          trust_env=False) as client:
+            resp = client.post(cfg.ollama_url.rstrip("/") + "/api/chat", json=body)
+        if resp.status_code != 200:
+            return None
+        text = resp.json()["message"]["content"].strip()
+    except Exception as exc:
+        log("warning", "summary.llm_failed", error=f"{type(exc).__name__}: {exc}")
+        return None
+    return redact(text) if text else None
+
+
+# -- transcripts -----------------------------------------------------------------------------
+
+def encode_project_dir(path):
+    """Claude Code's directory name for a project: every non-alphanumeric character -> '-'."""
+    return "".join(c if c.isalnum() else "-" for c in path)
+
+
+def default_transcripts(project, env=None):
+    env = os.environ if env is None else env
+    base = os.path.join(env.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"),
+                                                                     ".claude"), "projects")
+    found = []
+    for d in {project.top, project.root}:
+        folder = os.path.join(base, encode_project_dir(d))
+        if os.path.isdir(folder):
+            found += sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                            if f.endswith(".jsonl"))
+    return sorted(set(found))
+
+
+def _parse_ts(text):
+    """ISO 8601 (2026-02-10T21:11:56.846Z) to epoch seconds, without importing datetime."""
+    try:
+        date, _, rest = str(text).partition("T")
+        y, mo, d = (int(x) for x in date.split("-"))
+        hms = rest.rstrip("Z").split("+")[0]
+        h, mi, s = hms.split(":")
+        import calendar
+        return calendar.timegm((y, mo, d, int(h), int(mi), 0, 0, 0, 0)) + float(s)
+    except (ValueError, TypeError):
+        return None
+
+
+_NOISE_PREFIXES = ("<command-name>", "<command-message>", "<local-command-stdout>",
+                   "<local-command-stderr>", "<system-reminder>", "[Request interrupted",
+                   "<bash-input>", "<bash-stdout>", "<bash-stderr>", "Caveat:", "<user-memory")
+
+
+class _TranscriptEvent:
+    """Just enough of a Hook for the capture functions."""
+
+    def __init__(self, payload, project):
+        self.payload = payload
+        self.project = project
+
+
+def read_transcript(path):
+    """Yield decoded lines; a line that is not JSON is reported once (by number) and skipped."""
+    problems = []
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json_loads(raw.decode("utf-8", "replace"))
+            except ValueError:
+                problems.append(n)
+                continue
+            if isinstance(obj, dict):
+                yield n, obj
+    if problems:
+        yield -1, problems
+
+
+def import_transcript(store, project, project_id, path):
+    """One transcript file -> sessions and memories.  Returns (sessions, memories, skipped lines,
+    problems)."""
+    sessions = {}           # session id -> [first ts, last ts, cwd]
+    pending_tools = {}      # tool_use_id -> (name, input, ts, session)
+    captured = []           # (session, ts, type, content, path)
+    bad_lines = []
+    skipped = 0
+    for n, obj in read_transcript(path):
+        if n == -1:
+            bad_lines = obj
+            continue
+        kind = obj.get("type")
+        sid = obj.get("sessionId")
+        ts = _parse_ts(obj.get("timestamp"))
+        if kind not in ("user", "assistant") or not sid or ts is None:
+            skipped += 1
+            continue
+        if obj.get("isSidechain") or obj.get("isMeta") or obj.get("isCompactSummary"):
+            continue
+        span = sessions.setdefault(sid, [ts, ts, obj.get("cwd")])
+        span[0], span[1] = min(span[0], ts), max(span[1], ts)
+        msg = obj.get("message") if isinstance(obj.get("message"), dict) else {}
+        content = msg.get("content")
+        if kind == "user" and isinstance(content, str):
+            text = content.strip()
+            if len(text) >= 3 and not text.startswith(_NOISE_PREFIXES):
+                captured.append((sid, ts, "prompt", redact_part(text), None))
+            continue
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if kind == "user" and block.get("type") == "text":
+                text = str(block.get("text") or "").strip()
+                if len(text) >= 3 and not text.startswith(_NOISE_PREFIXES):
+                    captured.append((sid, ts, "prompt", redact_part(text), None))
+            elif kind == "assistant" and block.get("type") == "tool_use":
+                pending_tools[block.get("id")] = (block.get("name"), block.get("input"), ts, sid)
+            elif kind == "user" and block.get("type") == "tool_result":
+                tool = pending_tools.pop(block.get("tool_use_id"), None)
+                if not tool:
+                    continue
+                name, tin, _, tsid = tool
+                result = obj.get("toolUseResult")
+                text = block.get("content")
+                if isinstance(text, list):
+                    text = "\n".join(str(b.get("text", "")) for b in text if isinstance(b, dict))
+                cwd = sessions[tsid][2]
+                proj = Project(project.key, project.root, project.name, cwd or project.top)
+                if block.get("is_error"):
+                    ev = _TranscriptEvent({"tool_name": name, "tool_input": tin if isinstance(
+                        tin, dict) else {}, "error": str(text or "")}, proj)
+                    cap = capture_tool_failure(ev)
+                else:
+                    if not isinstance(result, dict):
+                        result = {"stdout": str(text or "")}
+                    ev = _TranscriptEvent({"tool_name": name, "tool_input": tin if isinstance(
+                        tin, dict) else {}, "tool_response": result}, proj)
+                    cap = capture_tool_use(ev, None, None, None)
+                if cap:
+                    captured.append((tsid, ts, cap[0], cap[1], cap[2]))
+    new_sessions = new_memories = 0
+    with store.write():
+        for sid, (first, last, cwd) in sessions.items():
+            exists = store.one("SELECT imported FROM sessions WHERE id=?", (sid,))
+            if exists is None:
+                store.execute("INSERT INTO sessions(id, project_id, cli, source, status, started_at,"
+                              " last_seen_at, ended_at, end_reason, transcript_path, imported)"
+                              " VALUES(?,?,'claude','import','ended',?,?,?,'imported',?,1)",
+                              (sid, project_id, first, last, last, path))
+                new_sessions += 1
+        for sid, ts, mtype, content, mpath in captured:
+            try:
+                _, created = add_memory(store, project_id, mtype, content, path=mpath,
+                                        session_id=sid, created_at=ts, redacted=True)
+            except UserError:
+                continue
+            new_memories += created
+        for sid in sessions:
+            store.execute(
+                "UPDATE sessions SET prompts=(SELECT count(*) FROM memories WHERE session_id=?1 "
+                "AND type='prompt'), tool_events=(SELECT count(*) FROM memories WHERE "
+                "session_id=?1 AND type IN ('edit','command','error')), errors=(SELECT count(*) "
+                "FROM memories WHERE session_id=?1 AND type='error') WHERE id=?1 AND imported=1",
+                (sid,))
+            if store.scalar("SELECT summary_id FROM sessions WHERE id=?", (sid,)) is None:
+                if write_summary(store, sid):
+                    new_memories += 1
+    return new_sessions, new_memories, skipped, bad_lines
+
+
+# -- export / import ----------------------------------------------------------------------------
+
+EXPORT_VERSION = 1
+
+
+def export_records(store):
+    """Everything worth keeping as JSON-ready dicts, in a stable order (vectors are not
+    exported: they are re-embedded)."""
+    yield {"kind": "devstream-export", "version": EXPORT_VERSION, "schema": SCHEMA_VERSION}
+    for key, root, name, created in store.all("SELECT key, root, name, created_at FROM projects "
+                                              "ORDER BY key"):
+        yield {"kind": "project", "key": key, "root": root, "name": name, "created_at": created}
+    for row in store.all(
+            "SELECT s.id, p.key, s.cli, s.source, s.status, s.started_at, s.last_seen_at, "
+            "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, s.compactions,"
+            " s.resumes, s.summary_id, s.imported FROM sessions s JOIN projects p ON "
+            "p.id = s.project_id ORDER BY p.key, s.started_at, s.id"):
+        keys = ("id", "project", "cli", "source", "status", "started_at", "last_seen_at",
+                "ended_at", "end_reason", "turns", "prompts", "tool_events", "errors",
+                "compactions", "resumes", "summary_id", "imported")
+        yield dict({"kind": "session"}, **dict(zip(keys, row)))
+    for row in store.all("SELECT m.id, p.key, m.type, m.content, m.tags, m.path, m.session_id, "
+                         "m.task_id, m.created_at FROM memories m JOIN projects p ON "
+                         "p.id = m.project_id ORDER BY p.key, m.created_at, m.id"):
+        keys = ("id", "project", "type", "content", "tags", "path", "session_id", "task_id",
+                "created_at")
+        rec = dict(zip(keys, row))
+        rec["tags"] = rec["tags"].split() if rec["tags"] else []
+        yield dict({"kind": "memory"}, **rec)
+    for row in store.all("SELECT t.id, p.key, t.title, t.description, t.status, t.priority, "
+                         "t.parent, t.estimate_minutes, t.labels, t.block_reason, t.created_at, "
+                         "t.updated_at, t.closed_at FROM tasks t JOIN projects p ON "
+                         "p.id = t.project_id ORDER BY p.key, t.created_at, t.id"):
+        keys = ("id", "project", "title", "description", "status", "priority", "parent",
+                "estimate_minutes", "labels", "block_reason", "created_at", "updated_at",
+                "closed_at")
+        rec = dict(zip(keys, row))
+        rec["labels"] = rec["labels"].split() if rec["labels"] else []
+        yield dict({"kind": "task"}, **rec)
+    for tid, dep in store.all("SELECT task_id, depends_on FROM task_deps ORDER BY task_id, "
+                              "depends_on"):
+        yield {"kind": "dependency", "task": tid, "depends_on": dep}
+    for row in store.all("SELECT task_id, at, from_status, to_status, session_id, note FROM "
+                         "task_events ORDER BY task_id, at, rowid"):
+        yield dict({"kind": "task_event"}, **dict(zip(("task", "at", "from", "to", "session_id",
+                                                        "note"), row)))
+
+
+_IMPORT_FIELDS = {
+    "devstream-export": {"version"},
+    "project": {"key", "root", "name", "created_at"},
+    "session": {"id", "project", "status", "started_at", "last_seen_at"},
+    "memory": {"id", "project", "type", "content", "created_at"},
+    "task": {"id", "project", "title", "status", "priority", "created_at", "updated_at"},
+    "dependency": {"task", "depends_on"},
+    "task_event": {"task", "at", "to"},
+}
+
+
+def parse_export(lines):
+    """Validate every line before anything is written; UserError names the first bad line."""
+    records = []
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json_loads(raw)
+        except ValueError as exc:
+            raise UserError(f"line {n}: not JSON ({exc}); nothing was imported") from None
+        if not isinstance(rec, dict) or rec.get("kind") not in _IMPORT_FIELDS:
+            raise UserError(f"line {n}: not a DevStream export record; nothing was imported")
+        missing = _IMPORT_FIELDS[rec["kind"]] - set(rec)
+        if missing:
+            raise UserError(f"line {n}: {rec['kind']} lacks {', '.join(sorted(missing))}; "
+                            "nothing was imported")
+        if rec["kind"] == "memory" and rec["type"] not in MEMORY_TYPES:
+            raise UserError(f"line {n}: unknown memory type {rec['type']!r}; nothing was imported")
+        if rec["kind"] == "task" and rec["status"] not in TASK_STATUSES:
+            raise UserError(f"line {n}: unknown task status {rec['status']!r}; nothing was "
+                            "imported")
+        records.append(rec)
+    return records
+
+
+def import_records(store, records):
+    """All records in one transaction; existing ids and identical content are skipped, so
+    importing twice adds nothing."""
+    added = {"project": 0, "session": 0, "memory": 0, "task": 0, "dependency": 0, "task_event": 0}
+    with store.write():
+        pids = {}
+
+        def pid_of(key):
+            if key not in pids:
+                pids[key] = store.scalar("SELECT id FROM projects WHERE key=?", (key,))
+                if pids[key] is None:
+                    raise UserError(f"project {key!r} is used before its project record")
+            return pids[key]
+        for rec in records:
+            k = rec["kind"]
+            if k == "project":
+                store.execute("INSERT OR IGNORE INTO projects(key, root, name, created_at) "
+                              "VALUES(?,?,?,?)", (rec["key"], rec["root"], rec["name"],
+                                                  rec["created_at"]))
+                added[k] += store.conn.changes()
+            elif k == "session":
+                store.execute(
+                    "INSERT OR IGNORE INTO sessions(id, project_id, cli, source, status, started_at,"
+                    " last_seen_at, ended_at, end_reason, turns, prompts, tool_events, errors,"
+                    " compactions, resumes, summary_id, imported) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                    "?,?,?,?)", (rec["id"], pid_of(rec["project"]), rec.get("cli") or "claude",
+                                 rec.get("source"), rec["status"], rec["started_at"],
+                                 rec["last_seen_at"], rec.get("ended_at"), rec.get("end_reason"),
+                                 rec.get("turns", 0), rec.get("prompts", 0),
+                                 rec.get("tool_events", 0), rec.get("errors", 0),
+                                 rec.get("compactions", 0), rec.get("resumes", 0),
+                                 rec.get("summary_id"), rec.get("imported", 0)))
+                added[k] += store.conn.changes()
+            elif k == "memory":
+                if store.one("SELECT 1 FROM memories WHERE id=?", (rec["id"],)):
+                    continue
+                pid = pid_of(rec["project"])
+                content = truncate(redact(str(rec["content"])).strip(), MAX_MEMORY_CHARS)
+                if store.one("SELECT 1 FROM memories WHERE project_id=? AND content_hash=?",
+                             (pid, hash_text(content))):
+                    continue
+                store.execute(
+                    "INSERT INTO memories(id, project_id, type, content, tags, path, session_id,"
+                    " task_id, created_at, content_hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (rec["id"], pid, rec["type"], content, " ".join(rec.get("tags") or []),
+                     rec.get("path"), rec.get("session_id"), rec.get("task_id"),
+                     rec["created_at"], hash_text(content)))
+                rowid = store.conn.last_insert_rowid()
+                terms = index_terms(content + " " + " ".join(rec.get("tags") or []) + " " +
+                                    (rec.get("path") or "")) + \
+                    f" dsproject{int(pid)} dstype{rec['type']}"
+                store.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
+                              (rowid, content + ("\n" + rec["path"] if rec.get("path") else ""),
+                               terms))
+                store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
+                added[k] += 1
+            elif k == "task":
+                store.execute(
+                    "INSERT OR IGNORE INTO tasks(id, project_id, title, description, status,"
+                    " priority, parent, estimate_minutes, labels, block_reason, created_at,"
+                    " updated_at, closed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rec["id"], pid_of(rec["project"]), rec["title"], rec.get("description") or "",
+                     rec["status"], rec["priority"], rec.get("parent"),
+                     rec.get("estimate_minutes"), " ".join(rec.get("labels") or []),
+                     rec.get("block_reason"), rec["created_at"], rec["updated_at"],
+                     rec.get("closed_at")))
+                added[k] += store.conn.changes()
+            elif k == "dependency":
+                store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)",
+                              (rec["task"], rec["depends_on"]))
+                added[k] += store.conn.changes()
+            elif k == "task_event":
+                if store.one("SELECT 1 FROM task_events WHERE task_id=? AND at=? AND to_status=?",
+                             (rec["task"], rec["at"], rec["to"])):
+                    continue
+                store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, "
+                              "session_id, note) VALUES(?,?,?,?,?,?)",
+                              (rec["task"], rec["at"], rec.get("from"), rec["to"],
+                               rec.get("session_id"), rec.get("note")))
+                added[k] += 1
+    return added
+
+
+# ================================================================================================
 # context: what a hook injects, as compact factual Markdown under a per-event budget
 # ================================================================================================
 
@@ -2396,8 +2913,13 @@ def session_start_context(store, cfg, project, project_id, session_id, source):
 
 
 def session_start_blocks(store, cfg, project, project_id, session_id, source):
-    yield tasks_block(store, project_id, min(cfg.budget_session_start, 2000))
-    yield decisions_block(store, project_id, session_id, min(cfg.budget_session_start, 2400))
+    budget = cfg.budget_session_start
+    if source == "compact" and session_id:
+        yield snapshot_block(store, session_id, min(budget, 2400))
+    else:
+        yield last_summary_block(store, project_id, session_id, source, min(budget, 1800))
+    yield tasks_block(store, project_id, min(budget, 2000))
+    yield decisions_block(store, project_id, session_id, min(budget, 2400))
 
 
 def tasks_block(store, project_id, budget):
@@ -2569,6 +3091,7 @@ def on_session_start(hook):
         if source in ("compact", "clear"):
             # the conversation was compacted or cleared: what was injected is gone from it
             store.execute("DELETE FROM injections WHERE session_id=?", (hook.session_id,))
+        catch_up_summaries(store, hook.project_id, hook.session_id)
     text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
                                         hook.session_id, source)
     if items:
@@ -2664,16 +3187,27 @@ def on_subagent_stop(hook):
 def on_session_end(hook):
     now = time.time()
     reason = str(hook.payload.get("reason") or "other")
-    with hook.store.write():
+    store = hook.store
+    with store.write():
         ensure_session(hook)
-        hook.store.execute("UPDATE sessions SET status='ended', ended_at=?, last_seen_at=?,"
-                           " end_reason=? WHERE id=?", (now, now, reason, hook.session_id))
+        store.execute("UPDATE sessions SET status='ended', ended_at=?, last_seen_at=?,"
+                      " end_reason=? WHERE id=?", (now, now, reason, hook.session_id))
+        write_summary(store, hook.session_id)
+    if hook.cfg.chat_model and hook.cfg.embed_mode != "off":
+        spawn_detached(["summarize", hook.session_id, "--background"])
     return None
 
 
 def on_pre_compact(hook):
-    with hook.store.write():
+    store = hook.store
+    with store.write():
         ensure_session(hook)
+        facts = session_facts(store, hook.session_id)
+        text = render_summary(facts, heading=f"Before compaction ({_hhmm(time.time())} UTC, "
+                                             f"trigger {hook.payload.get('trigger') or '?'}):")
+        store.execute("INSERT INTO session_snapshots(session_id, at, trigger, content) "
+                      "VALUES(?,?,?,?)", (hook.session_id, time.time(),
+                                          str(hook.payload.get("trigger") or ""), text))
     return None
 
 
@@ -3368,7 +3902,10 @@ usage: devstream COMMAND [options]
   plan GOAL [--dry-run]                     plan with the configured chat model (Ollama)
   plan --from FILE.md [--dry-run]           a Markdown checklist becomes a plan
   embed [--limit N]                         embed pending memories now, with progress
-  gc [--older-than DAYS] [--vacuum]         retention
+  session list | session show ID
+  import-transcripts [PATH...]              past Claude Code sessions become memory
+  export [-o FILE] | import FILE            JSON Lines, stable order, round-trips exactly
+  gc [--older-than DAYS] [--keep N] [--vacuum]   retention (never touches unfinished tasks)
   version
 
 Every listing takes --json; project commands act on the current directory's project or
@@ -3414,8 +3951,6 @@ def parse_args(argv, spec):
             only_positional = True
             continue
         name, eq, inline = arg.partition("=")
-        if name in ("-o",) and "-o" in allowed:
-            pass
         kind = allowed.get(name)
         if kind is None:
             raise UsageError(f"unknown option {name}")
@@ -3700,25 +4235,36 @@ def cmd_embed(args):
 
 
 def cmd_gc(args):
+    """Retention: memories older than N days and beyond the newest K per project go; memories
+    linked to unfinished tasks and the tasks themselves are never touched."""
     cfg, store = cli_store(create=False)
     days = args.get("older_than", cfg.retention_days)
-    removed = 0
+    keep = args.get("keep")
+    protected = ("(m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM tasks WHERE status NOT IN"
+                 " ('done', 'cancelled')))")
+    doomed = set()
     if days:
         cutoff = time.time() - int(days) * 86400
-        with store.write():
-            rows = store.all("SELECT m.rowid FROM memories m WHERE m.created_at < ? AND "
-                             "(m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM tasks WHERE "
-                             "status NOT IN ('done','cancelled')))", (cutoff,))
-            for (rowid,) in rows:
-                delete_memory(store, rowid)
-            removed = len(rows)
+        doomed.update(r[0] for r in store.all(
+            f"SELECT m.rowid FROM memories m WHERE m.created_at < ? AND {protected}", (cutoff,)))
+    if keep is not None:
+        for (pid,) in store.all("SELECT id FROM projects"):
+            doomed.update(r[0] for r in store.all(
+                f"SELECT m.rowid FROM memories m WHERE m.project_id = ? AND {protected} "
+                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT -1 OFFSET ?", (pid, int(keep))))
+    with store.write():
+        for rowid in sorted(doomed):
+            delete_memory(store, rowid)
+        store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id IS NOT NULL AND "
+                      "summary_id NOT IN (SELECT id FROM memories)")
+        if days:
             store.execute("DELETE FROM query_cache WHERE at < ?", (cutoff,))
             store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
     if args.flag("vacuum"):
         store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
         store.execute("VACUUM")
-    emit(args, {"removed": removed, "vacuumed": args.flag("vacuum")},
-         f"removed {removed} memories" + (", vacuumed" if args.flag("vacuum") else ""))
+    emit(args, {"removed": len(doomed), "vacuumed": args.flag("vacuum")},
+         f"removed {len(doomed)} memories" + (", vacuumed" if args.flag("vacuum") else ""))
     return 0
 
 
@@ -3917,6 +4463,136 @@ def cmd_plan(args):
     return 0
 
 
+def session_row_json(row):
+    keys = ("id", "project", "source", "status", "started_at", "last_seen_at", "ended_at",
+            "end_reason", "turns", "prompts", "tool_events", "errors", "summary_id", "imported")
+    d = dict(zip(keys, row))
+    for k in ("started_at", "last_seen_at", "ended_at"):
+        d[k] = iso_time(d[k]) if d[k] else None
+    d["imported"] = bool(d["imported"])
+    return d
+
+
+def cmd_session_list(args):
+    cfg, store = cli_store()
+    where, params = "1", []
+    if not args.flag("all_projects"):
+        where, params = "s.project_id = ?", [store.project_id(cli_project(args), create=False) or -1]
+    rows = store.all("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
+                     "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, "
+                     "s.summary_id, s.imported FROM sessions s JOIN projects p ON "
+                     f"p.id = s.project_id WHERE {where} ORDER BY s.started_at DESC LIMIT ?",
+                     params + [args.get("limit", 20)])
+    data = [session_row_json(r) for r in rows]
+    lines = [f"{d['id'][:36]:<36} {d['started_at'][:16].replace('T', ' ')} {d['status']:<6} "
+             f"{d['prompts']:>3} prompts {d['tool_events']:>4} tool events {d['errors']:>3} errors"
+             + ("  (imported)" if d["imported"] else "") for d in data]
+    emit(args, data, "\n".join(lines) if lines else "no sessions")
+    return 0
+
+
+def cmd_session_show(args):
+    cfg, store = cli_store()
+    raw = args.positional[0]
+    rows = [r[0] for r in store.all("SELECT id FROM sessions WHERE id >= ? AND id < ? LIMIT 3",
+                                    (raw, raw + "\uffff"))]
+    if not rows:
+        raise UserError(f"no session {raw!r}")
+    if len(rows) > 1 and raw not in rows:
+        raise UserError(f"{raw!r} is ambiguous: {', '.join(rows)}")
+    sid = raw if raw in rows else rows[0]
+    facts = session_facts(store, sid)
+    summary = store.scalar("SELECT content FROM memories WHERE id=?", (facts["summary_id"],)) \
+        if facts["summary_id"] else None
+    data = {"id": sid, "project": facts["project"], "status": facts["status"],
+            "started_at": iso_time(facts["started_at"]),
+            "ended_at": iso_time(facts["ended_at"]) if facts["ended_at"] else None,
+            "end_reason": facts["end_reason"], "prompts": facts["prompts_text"],
+            "files": facts["files"], "commands": len(facts["commands"]),
+            "errors": facts["failures"], "decisions": [m for m, _, _ in facts["decisions"]],
+            "tasks": [{"id": t, "title": ti, "from": f, "to": to} for t, ti, f, to in facts["tasks"]],
+            "summary": summary or render_summary(facts)}
+    emit(args, data, data["summary"])
+    return 0
+
+
+def cmd_summarize(args):
+    """Richer summary of one session by the chat model (run detached by SessionEnd)."""
+    cfg, store = cli_store(create=False)
+    sid = args.positional[0]
+    facts = session_facts(store, sid)
+    if facts is None or not cfg.chat_model:
+        return 0
+    mems = [(t, c) for t, c in store.all("SELECT type, content FROM memories WHERE session_id=? "
+                                         "AND type != 'summary' ORDER BY created_at", (sid,))]
+    text = llm_summary(cfg, render_summary(facts), mems)
+    if text:
+        with store.write():
+            write_summary(store, sid, text=f"Session {sid[:8]} ({_hhmm(facts['started_at'])} UTC)"
+                                           f"\n{text}")
+    return 0
+
+
+def cmd_import_transcripts(args):
+    cfg, store = cli_store()
+    project = cli_project(args)
+    paths = args.positional or default_transcripts(project, cfg.env)
+    if not paths:
+        raise UserError("no Claude Code transcripts found for this project under "
+                        "~/.claude/projects; pass transcript paths explicitly")
+    with store.write():
+        pid = store.project_id(project)
+    totals = [0, 0]
+    report, problems = [], []
+    for path in paths:
+        try:
+            s, m, skipped, bad = import_transcript(store, project, pid, path)
+        except OSError as exc:
+            problems.append(f"{path}: cannot read ({exc.strerror})")
+            continue
+        totals[0] += s
+        totals[1] += m
+        line = f"{os.path.basename(path)}: {s} sessions, {m} memories"
+        if bad:
+            shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+            problems.append(f"{path}: skipped {len(bad)} unreadable line(s) ({shown})")
+        report.append(line)
+    emit(args, {"sessions": totals[0], "memories": totals[1], "problems": problems},
+         "\n".join(report + [f"imported {totals[0]} sessions, {totals[1]} memories"]))
+    for p in problems:
+        sys.stderr.write(f"devstream: {p}\n")
+    return 0
+
+
+def cmd_export(args):
+    cfg, store = cli_store(create=False)
+    out = args.get("o") or args.get("output")
+    lines = [json_dumps(r, ascii_only=False) + "\n" for r in export_records(store)]
+    data = "".join(lines).encode("utf-8")
+    if out and out != "-":
+        write_atomic(os.path.abspath(out), data, 0o600)
+        sys.stderr.write(f"exported {len(lines) - 1} records to {out}\n")
+    else:
+        sys.stdout.flush()
+        os.write(1, data)
+    return 0
+
+
+def cmd_import(args):
+    cfg, store = cli_store()
+    path = args.positional[0]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text; nothing was imported") from None
+    added = import_records(store, parse_export(lines))
+    emit(args, added, "imported " + ", ".join(f"{v} {k}s" for k, v in added.items()))
+    return 0
+
+
 COMMANDS = {
     # name: (handler, option spec, min positionals, max positionals or None)
     "hook": (cmd_hook, {"--cli": "value"}, 0, 0),
@@ -3935,7 +4611,7 @@ COMMANDS = {
     "memory forget": (cmd_memory_forget, {}, 1, 1),
     "context": (cmd_context, {"--event": "value", "--prompt": "value", "--file": "value"}, 0, 0),
     "embed": (cmd_embed, {"--limit": "int", "--background": "flag"}, 0, 0),
-    "gc": (cmd_gc, {"--older-than": "int", "--vacuum": "flag"}, 0, 0),
+    "gc": (cmd_gc, {"--older-than": "int", "--keep": "int", "--vacuum": "flag"}, 0, 0),
     "task add": (cmd_task_add, {"--description": "value", "--priority": "int", "--parent": "value",
                                 "--after": "multi", "--estimate": "int", "--label": "multi"}, 1, None),
     "task list": (cmd_task_list, {"--status": "value", "--all": "flag", "--limit": "int"}, 0, 0),
@@ -3950,6 +4626,12 @@ COMMANDS = {
     "task dep add": (cmd_task_dep, {"--on": "value"}, 1, 1),
     "task dep rm": (cmd_task_dep, {"--on": "value"}, 1, 1),
     "plan": (cmd_plan, {"--from": "value", "--dry-run": "flag"}, 0, None),
+    "session list": (cmd_session_list, {"--limit": "int"}, 0, 0),
+    "session show": (cmd_session_show, {}, 1, 1),
+    "summarize": (cmd_summarize, {"--background": "flag"}, 1, 1),
+    "import-transcripts": (cmd_import_transcripts, {}, 0, None),
+    "export": (cmd_export, {"-o": "value", "--output": "value"}, 0, 0),
+    "import": (cmd_import, {}, 1, 1),
 }
 
 

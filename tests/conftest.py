@@ -99,6 +99,7 @@ class DevStream:
     def sql(self, query, params=()):
         import apsw
         conn = apsw.Connection(self.db)
+        conn.setbusytimeout(10000)
         try:
             return list(conn.execute(query, params))
         finally:
