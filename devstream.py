@@ -1030,10 +1030,7 @@ def delete_memory(store, rowid):
     store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
     space = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
     if space is not None and store.load_vec():
-        try:
-            store.execute(f"DELETE FROM vec_{int(space)} WHERE rowid=?", (rowid,))
-        except store.apsw.SQLError:
-            pass
+        drop_vector(store, space, rowid)
     store.execute("DELETE FROM memories WHERE rowid=?", (rowid,))
 
 
@@ -1245,6 +1242,9 @@ def query_groups(text, max_groups=16):
     return groups
 
 
+FTS_WINDOW = 20000
+
+
 def term_df(store, term):
     return store.scalar("SELECT doc FROM memories_vocab WHERE term=?", (term,), default=0)
 
@@ -1280,11 +1280,16 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     expr = " OR ".join(f'"{v}"' for _, v in match_terms)
     if project_id is not None:
         expr = f"({expr}) AND terms:\"dsproject{int(project_id)}\""
+    # BM25 scores every match before LIMIT applies: when the words are common in a large
+    # store, rank only the most recent FTS_WINDOW memories (recency matters for injection)
+    floor_rowid = 0
+    if sum(d for d, _ in match_terms) > FTS_WINDOW // 4:
+        floor_rowid = max(0, total - FTS_WINDOW)
     rows = store.all(
         "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
-        "memories_fts MATCH ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
+        "memories_fts MATCH ? AND rowid > ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
         "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id",
-        (expr, limit * 2 if exclude_session else limit))
+        (expr, floor_rowid, limit * 2 if exclude_session else limit))
     possible = sum(sorted(list(idf.values()) + unknown, reverse=True)[:3])
     prefixes = {s[:3] for _, s in idf}
     hits = []
@@ -1311,16 +1316,26 @@ def current_space(store, cfg):
                      (cfg.embed_model,))
 
 
+# Vectors of a space live twice: bit-quantised in a vec0 table (vec_N, partitioned by project)
+# for a fast coarse search by Hamming distance, and as float32 in a plain table (vecf_N) for the
+# exact cosine rescoring of the coarse candidates.  Brute-force float KNN costs ~1.2 us per
+# 768-d row (120 ms at 100k memories); coarse + rescore stays within a few milliseconds.
+RESCORE_CANDIDATES = 64        # vec0 top-k cost grows with k (100k bit vectors: k=10 9 ms, k=400 76 ms)
+
+
 def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None):
     if not store.load_vec():
         return []
-    sql = f"SELECT rowid, distance FROM vec_{int(space_id)} WHERE embedding MATCH ? AND k = ?"
-    params = [qvec, limit * 2 if exclude_session else limit]
+    n = int(space_id)
+    coarse = f"SELECT rowid FROM vec_{n} WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2"
+    params = [qvec, RESCORE_CANDIDATES]
     if project_id is not None:
-        sql += " AND project_id = ?"
+        coarse += " AND project_id = ?3"
         params.append(project_id)
     try:
-        near = store.all(sql, params)
+        near = store.all(f"SELECT f.rowid, vec_distance_cosine(f.embedding, ?1) AS d FROM vecf_{n}"
+                         f" f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT {int(limit * 2)}",
+                         params)
     except store.apsw.SQLError as exc:
         log("warning", "search.vector_failed", error=str(exc))
         return []
@@ -1337,7 +1352,8 @@ def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_sess
             continue
         hit.vec = max(0.0, 1.0 - dist[hit.rowid])
         hits.append(hit)
-    return hits
+    hits.sort(key=lambda h: -h.vec)
+    return hits[:limit]
 
 
 VECTOR_STRONG = 0.25        # cosine this far above the floor counts as a certain match
@@ -1350,8 +1366,8 @@ def fill_vector_scores(store, space_id, qvec, hits):
     missing = [h for h in hits if not h.vec and h.embed_space == space_id]
     for h in missing:
         try:
-            d = store.scalar(f"SELECT vec_distance_cosine(embedding, ?) FROM vec_{int(space_id)} "
-                             "WHERE rowid = ?", (qvec, h.rowid))
+            d = store.scalar(f"SELECT vec_distance_cosine(embedding, ?) FROM vecf_{int(space_id)}"
+                             " WHERE rowid = ?", (qvec, h.rowid))
         except store.apsw.SQLError:
             return
         if d is not None:
@@ -1406,18 +1422,55 @@ def is_relevant(hit, vfloor, have_vectors=False):
                 hit.vec < vfloor - UNRELATED_MARGIN)
 
 
+PARALLEL_SEARCH_ABOVE = 20000
+
+
+def start_vector_search(db_path, qvec, project_id, exclude_session):
+    """Run the vector search on its own connection in a second thread while the keyword search
+    runs here (SQLite releases the GIL, so on a large store the two overlap).  Returns a function
+    that waits for the result."""
+    done = _thread.allocate_lock()
+    done.acquire()
+    box = [[]]
+
+    def work():
+        try:
+            other = Store(db_path, busy_ms=1000, create=False, migrate=False)
+            try:
+                box[0] = vector_search(other, qvec[0], qvec[1], project_id,
+                                       exclude_session=exclude_session)
+            finally:
+                other.close()
+        except Exception as exc:
+            log("warning", "search.vector_thread_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            done.release()
+    _thread.start_new_thread(work, ())
+
+    def wait():
+        done.acquire()
+        return box[0]
+    return wait
+
+
 def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_session=None,
            qvec=None, mode="hybrid", relevant_only=False):
     groups = query_groups(query)
+    have_vectors = mode != "fts" and qvec is not None
+    vec_hits = []
+    pending = None
+    if have_vectors and mode == "hybrid" and \
+            store.scalar("SELECT max(rowid) FROM memories", default=0) > PARALLEL_SEARCH_ABOVE:
+        pending = start_vector_search(store.path, qvec, project_id, exclude_session)
     fts_hits = fts_search(store, groups, project_id, exclude_session=exclude_session) \
         if mode != "vector" else []
-    vec_hits = []
-    have_vectors = mode != "fts" and qvec is not None
-    if have_vectors:
+    if pending is not None:
+        vec_hits = pending()
+    elif have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
                                  exclude_session=exclude_session)
-        if mode == "hybrid":
-            fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
+    if have_vectors and mode == "hybrid":
+        fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
     vfloor = vector_floor(cfg)
     hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
     if types:
@@ -1626,16 +1679,36 @@ def query_vector(store, cfg, text, timeout_ms):
 
 
 def ensure_space(store, model, dim):
-    """The vec0 table for (model, dim), created on first use."""
+    """The tables for (model, dim), created on first use (see vector_search)."""
     row = store.one("SELECT id FROM embed_spaces WHERE model=? AND dim=?", (model, dim))
     if row:
         return row[0]
+    if dim % 8:
+        raise EmbedError(f"dimension {dim} is not a multiple of 8")
     store.execute("INSERT INTO embed_spaces(model, dim, created_at) VALUES(?,?,?)",
                   (model, dim, time.time()))
     space_id = store.conn.last_insert_rowid()
     store.execute(f"CREATE VIRTUAL TABLE vec_{space_id} USING vec0(project_id integer partition "
-                  f"key, embedding float[{int(dim)}] distance_metric=cosine)")
+                  f"key, embedding bit[{int(dim)}])")
+    store.execute(f"CREATE TABLE vecf_{space_id}(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
     return space_id
+
+
+def put_vector(store, space_id, rowid, project_id, blob):
+    n = int(space_id)
+    store.execute(f"INSERT OR REPLACE INTO vecf_{n}(rowid, embedding) VALUES(?,?)", (rowid, blob))
+    store.execute(f"DELETE FROM vec_{n} WHERE rowid=?", (rowid,))
+    store.execute(f"INSERT INTO vec_{n}(rowid, project_id, embedding) "
+                  "VALUES(?, ?, vec_quantize_binary(?))", (rowid, project_id, blob))
+
+
+def drop_vector(store, space_id, rowid):
+    n = int(space_id)
+    for table in (f"vec_{n}", f"vecf_{n}"):
+        try:
+            store.execute(f"DELETE FROM {table} WHERE rowid=?", (rowid,))
+        except store.apsw.SQLError:
+            pass
 
 
 def breaker_storage_class():
@@ -1758,13 +1831,9 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
                 space_id = ensure_space(store, cfg.embed_model, dim)
                 for (rowid, _, project_id), vec in zip(rows, vectors):
                     old = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
-                    if old is not None:
-                        try:
-                            store.execute(f"DELETE FROM vec_{int(old)} WHERE rowid=?", (rowid,))
-                        except store.apsw.SQLError:
-                            pass
-                    store.execute(f"INSERT INTO vec_{space_id}(rowid, project_id, embedding) "
-                                  "VALUES(?,?,?)", (rowid, project_id, pack_vector(vec)))
+                    if old is not None and old != space_id:
+                        drop_vector(store, old, rowid)
+                    put_vector(store, space_id, rowid, project_id, pack_vector(vec))
                     store.execute("UPDATE memories SET embed_space=? WHERE rowid=?",
                                   (space_id, rowid))
                     store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
