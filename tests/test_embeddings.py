@@ -152,3 +152,28 @@ def test_changing_the_model_never_mixes_vectors(ds, stub):
     assert ds.sql("SELECT count(DISTINCT embed_space) FROM memories") == [(1,)]
     hits = ds.cli_json("memory", "search", "webhook consumer idempotent", "--mode", "vector")
     assert hits[0]["id"] == ids[1]
+
+
+def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
+    """Large stores run the vector search in a second thread; the answer must not change."""
+    import devstream
+    setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    monkeypatch.setenv("DEVSTREAM_OLLAMA_URL", stub.url)
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    try:
+        pid = store.scalar("SELECT id FROM projects")
+        qvec = devstream.query_vector(store, cfg, "stripe webhook retries", 5000)
+        assert qvec is not None
+        monkeypatch.setattr(devstream, "PARALLEL_SEARCH_ABOVE", 10 ** 9)
+        serial = [(h.id, round(h.score, 6)) for h in
+                  devstream.search(store, cfg, "stripe webhook retries", project_id=pid, qvec=qvec)]
+        monkeypatch.setattr(devstream, "PARALLEL_SEARCH_ABOVE", 0)
+        parallel = [(h.id, round(h.score, 6)) for h in
+                    devstream.search(store, cfg, "stripe webhook retries", project_id=pid,
+                                     qvec=qvec)]
+    finally:
+        store.close()
+    assert serial and serial == parallel
