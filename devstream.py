@@ -1843,6 +1843,23 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
     return done, None
 
 
+def background_logger(cfg):
+    """structlog for the detached, long-running processes (embedder, summariser): they are off
+    the hook's clock, so its import cost does not matter there, and it writes the same JSON
+    lines (event, level, timestamp) to the same log as the hook's own writer."""
+    import structlog
+    os.makedirs(cfg.paths.logs, exist_ok=True)
+    fh = open(cfg.paths.log, "a", encoding="utf-8")
+    return structlog.wrap_logger(
+        structlog.WriteLogger(fh),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            LOG_LEVELS.get(str(cfg.log_level).lower(), 30)),
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+                    structlog.processors.JSONRenderer()],
+        pid=os.getpid())
+
+
 def embedder_lock(cfg):
     """An exclusive, non-blocking lock so only one background embedder runs; None if taken."""
     import fcntl
@@ -1854,31 +1871,6 @@ def embedder_lock(cfg):
         os.close(fd)
         return None
     return fd
-
-
-def spawn_background_embedder(cfg):
-    """Start `devstream embed --background` detached from the hook (its own session, stdio on
-    /dev/null, so the agent never waits for it).  Cheap: one fork."""
-    argv = [sys.executable]
-    if sys.flags.isolated:
-        argv.append("-I")
-    if sys.flags.no_site:
-        argv.append("-S")
-    argv += [os.path.abspath(sys.argv[0]), "embed", "--background"]
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)          # the intermediate child exits at once
-        return
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.execv(sys.executable, argv)
-    finally:
-        os._exit(0)
 
 
 def maybe_embed_after_event(hook):
@@ -1899,7 +1891,7 @@ def maybe_embed_after_event(hook):
     if fd is None:
         return                      # one is already running
     os.close(fd)
-    spawn_background_embedder(cfg)
+    spawn_detached(["embed", "--background"])
 
 
 # ================================================================================================
@@ -2274,11 +2266,28 @@ def ask_model_for_plan(cfg, goal, context_lines=()):
         except ValueError:
             detail = resp.text[:200]
         raise UserError(f"chat model error (HTTP {resp.status_code}): {detail}")
-    try:
-        content = resp.json()["message"]["content"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError("the chat answer is not Ollama's /api/chat JSON") from None
+    content = chat_content(resp.text)
+    if content is None:
+        raise UserError("the chat answer is not Ollama's /api/chat JSON")
     return validate_plan(content)
+
+
+def chat_content(body):
+    """The assistant's text from an /api/chat answer: one JSON object (stream: false), or the
+    newline-delimited chunks Ollama sends when streaming (its default) joined together."""
+    try:
+        return json_loads(body)["message"]["content"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    parts = []
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        try:
+            parts.append(json_loads(line)["message"]["content"])
+        except (ValueError, KeyError, TypeError):
+            return None
+    return "".join(parts) if parts else None
 
 
 def create_plan(store, project_id, goal, steps, now=None):
@@ -2352,8 +2361,9 @@ def parse_checklist(text, default_title):
 # sessions: records, deterministic summaries, compaction snapshots, transcripts, export/import
 # ================================================================================================
 
-def session_facts(store, session_id):
-    """What happened in one session, from its memories, counters and task events."""
+def session_facts(store, session_id, full=False):
+    """What happened in one session, from its memories, counters and task events.  Lists are
+    cut to what a summary shows unless `full` (counts are always complete)."""
     row = store.one("SELECT s.id, s.project_id, s.source, s.status, s.started_at, s.last_seen_at,"
                     " s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors,"
                     " s.compactions, s.resumes, s.summary_id, s.imported, p.name FROM sessions s"
@@ -2364,26 +2374,38 @@ def session_facts(store, session_id):
             "end_reason", "turns", "prompts", "tool_events", "errors", "compactions", "resumes",
             "summary_id", "imported", "project")
     facts = dict(zip(keys, row))
-    mems = store.all("SELECT id, type, content, path, created_at FROM memories WHERE session_id=?"
-                     " AND type != 'summary' ORDER BY created_at, rowid", (session_id,))
-    facts["prompts_text"] = [c for _, t, c, _, _ in mems if t == "prompt"]
-    files = {}
-    for _, t, _, path, _ in mems:
-        if t == "edit" and path:
-            files[path] = files.get(path, 0) + 1
-    facts["files"] = sorted(files, key=lambda p: (-files[p], p))
-    facts["commands"] = [c for _, t, c, _, _ in mems if t == "command"]
-    facts["failures"] = [c for _, t, c, _, _ in mems if t == "error"]
-    facts["decisions"] = [(i, t, c) for i, t, c, _, _ in mems if t in ("decision", "learning")]
-    facts["subagents"] = sum(1 for _, t, *_ in mems if t == "subagent")
+    cap = -1 if full else 8
+    counts, first = {}, None
+    for mtype, n, earliest in store.all(
+            "SELECT type, count(*), min(created_at) FROM memories WHERE session_id=? AND "
+            "type != 'summary' GROUP BY type", (session_id,)):
+        counts[mtype] = n
+        first = earliest if first is None else min(first, earliest)
+    facts["counts"] = counts
+
+    def texts(mtype, newest=False, limit=cap):
+        order = "DESC" if newest else "ASC"
+        rows = store.all(f"SELECT id, type, content FROM memories WHERE session_id=? AND type IN "
+                         f"({','.join('?' * len(mtype))}) ORDER BY created_at {order}, rowid "
+                         f"{order} LIMIT ?", (session_id, *mtype, limit))
+        return rows[::-1] if newest else rows
+    facts["prompts_text"] = [c for _, _, c in texts(("prompt",))]
+    facts["files"] = [p for p, _ in store.all(
+        "SELECT path, count(*) AS n FROM memories WHERE session_id=? AND type='edit' AND path IS "
+        "NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT ?", (session_id, cap))]
+    facts["n_files"] = store.scalar("SELECT count(DISTINCT path) FROM memories WHERE session_id=? "
+                                    "AND type='edit' AND path IS NOT NULL", (session_id,),
+                                    default=0)
+    facts["failures"] = [c for _, _, c in texts(("error",), newest=True)]
+    facts["decisions"] = texts(("decision", "learning"))
     end = facts["ended_at"] or facts["last_seen_at"]
     facts["tasks"] = store.all(
         "SELECT e.task_id, t.title, e.from_status, e.to_status FROM task_events e JOIN tasks t ON "
         "t.id = e.task_id WHERE t.project_id = ? AND (e.session_id = ? OR (e.session_id IS NULL "
         "AND e.at BETWEEN ? AND ?)) ORDER BY e.at, e.rowid",
         (facts["project_id"], session_id, facts["started_at"], end + 1))
-    first = mems[0][4] if mems else facts["started_at"]
-    facts["started_at"] = min(facts["started_at"], first)
+    if first is not None:
+        facts["started_at"] = min(facts["started_at"], first)
     return facts
 
 
@@ -2396,17 +2418,18 @@ def render_summary(facts, heading=None):
     end = facts["ended_at"] or facts["last_seen_at"]
     minutes = max(0, int((end - facts["started_at"]) // 60))
     how = facts["end_reason"] or ("still open" if facts["status"] == "active" else "ended")
+    counts = facts["counts"]
     lines = [heading or f"Session {facts['id'][:8]} ({_hhmm(facts['started_at'])} UTC, "
              f"{minutes} min, {how})"]
     if facts["prompts_text"]:
         asks = [one_line(p, 140) for p in facts["prompts_text"][:3]]
-        more = len(facts["prompts_text"]) - len(asks)
+        more = counts.get("prompt", 0) - len(asks)
         lines.append("Asked: " + " | ".join(asks) + (f" (+{more} more prompts)" if more > 0 else ""))
     if facts["files"]:
         shown = facts["files"][:8]
-        more = len(facts["files"]) - len(shown)
+        more = facts["n_files"] - len(shown)
         lines.append("Changed: " + ", ".join(shown) + (f" (+{more} more)" if more > 0 else ""))
-    n_cmd, n_fail = len(facts["commands"]), len(facts["failures"])
+    n_cmd, n_fail = counts.get("command", 0), counts.get("error", 0)
     if n_cmd or n_fail:
         lines.append(f"Ran {n_cmd + n_fail} recorded commands/tools, {n_fail} failed.")
     for f in facts["failures"][-3:]:
@@ -2418,9 +2441,9 @@ def render_summary(facts, heading=None):
         last[tid] = (title, to)
     if last:
         lines.append("Tasks: " + "; ".join(f"{tid} {one_line(title, 60)} -> {to.replace('_', ' ')}"
-                                           for tid, (title, to) in last.items()))
-    if facts["subagents"]:
-        lines.append(f"Subagents reported {facts['subagents']} time(s).")
+                                           for tid, (title, to) in list(last.items())[:8]))
+    if counts.get("subagent"):
+        lines.append(f"Subagents reported {counts['subagent']} time(s).")
     if len(lines) == 1:
         lines.append("No prompts, edits or commands were recorded.")
     return "\n".join(lines)
@@ -2530,7 +2553,7 @@ def llm_summary(cfg, deterministic, memories):
             resp = client.post(cfg.ollama_url.rstrip("/") + "/api/chat", json=body)
         if resp.status_code != 200:
             return None
-        text = resp.json()["message"]["content"].strip()
+        text = (chat_content(resp.text) or "").strip()
     except Exception as exc:
         log("warning", "summary.llm_failed", error=f"{type(exc).__name__}: {exc}")
         return None
@@ -4279,10 +4302,13 @@ def cmd_embed(args):
         fd = embedder_lock(cfg)
         if fd is None:
             return 0
+        blog = background_logger(cfg)
         try:
             done, error = embed_pending(store, cfg, deadline=time.monotonic() + 600)
             if error:
-                log("warning", "embed.background_stopped", embedded=done, error=error)
+                blog.warning("embed.background_stopped", embedded=done, error=redact(error))
+            else:
+                blog.info("embed.background_done", embedded=done)
         finally:
             os.close(fd)
         return 0
@@ -4570,14 +4596,14 @@ def cmd_session_show(args):
     if len(rows) > 1 and raw not in rows:
         raise UserError(f"{raw!r} is ambiguous: {', '.join(rows)}")
     sid = raw if raw in rows else rows[0]
-    facts = session_facts(store, sid)
+    facts = session_facts(store, sid, full=True)
     summary = store.scalar("SELECT content FROM memories WHERE id=?", (facts["summary_id"],)) \
         if facts["summary_id"] else None
     data = {"id": sid, "project": facts["project"], "status": facts["status"],
             "started_at": iso_time(facts["started_at"]),
             "ended_at": iso_time(facts["ended_at"]) if facts["ended_at"] else None,
             "end_reason": facts["end_reason"], "prompts": facts["prompts_text"],
-            "files": facts["files"], "commands": len(facts["commands"]),
+            "files": facts["files"], "commands": facts["counts"].get("command", 0),
             "errors": facts["failures"], "decisions": [m for m, _, _ in facts["decisions"]],
             "tasks": [{"id": t, "title": ti, "from": f, "to": to} for t, ti, f, to in facts["tasks"]],
             "summary": summary or render_summary(facts)}

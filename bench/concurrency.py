@@ -17,18 +17,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def installed_hook(home):
-    env = dict(os.environ, DEVSTREAM_HOME=home, HOME=os.path.join(home, "h"),
-               DEVSTREAM_NO_PATH_LINK="1")
-    env.pop("CLAUDE_CONFIG_DIR", None)
-    os.makedirs(env["HOME"], exist_ok=True)
-    subprocess.run([sys.executable, os.path.join(ROOT, "devstream.py"), "install"], env=env,
-                   check=True, capture_output=True)
-    with open(os.path.join(env["HOME"], ".claude", "settings.json")) as fh:
-        return json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hooks import install  # noqa: E402
 
 
 def worker(argv, env, wid, n, project):
@@ -56,7 +46,7 @@ def main():
     project = os.path.join(home, "project")
     os.makedirs(project, exist_ok=True)
     env = dict(os.environ, DEVSTREAM_HOME=home, DEVSTREAM_EMBED_MODE="off")
-    hook = args.hook or installed_hook(home)
+    hook = args.hook or " ".join(shlex.quote(a) for a in install(home, None))
     argv = shlex.split(hook)
     if args.child:
         sys.exit(min(worker(argv, env, args.child[0], args.child[1], project), 100))

@@ -177,3 +177,20 @@ def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
     finally:
         store.close()
     assert serial and serial == parallel
+
+
+def test_background_embedder_logs_with_structlog_field_names(ds, stub):
+    setup_memories(ds, stub)
+    stub.fault = "error500"
+    ds.hook({"hook_event_name": "Stop", "session_id": "s1"})
+    record = None
+    for _ in range(200):
+        record = next((r for r in ds.log_records() if r["event"] == "embed.background_stopped"),
+                      None)
+        if record:
+            break
+        time.sleep(0.1)
+    assert record is not None
+    assert record["level"] == "warning" and record["timestamp"].endswith("Z")
+    assert "HTTP 500" in record["error"] and record["embedded"] == 0
+    assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 4       # nothing lost

@@ -133,3 +133,19 @@ def test_markdown_without_items(ds, tmp_path):
     f.write_text("# Nothing here\n\nJust prose.\n")
     proc = ds.cli("plan", "--from", str(f))
     assert proc.returncode == 1 and "no list items" in proc.stderr
+
+
+def test_a_streamed_answer_is_understood(stub):
+    """Ollama streams newline-delimited chunks when `stream` is left out; DevStream asks for
+    one object, but reads the chunks too if a server streams anyway."""
+    import urllib.request
+    import devstream
+    stub.chat_reply = json.dumps({"steps": [step("only step", [])]})
+    req = urllib.request.Request(stub.url + "/api/chat", data=json.dumps(
+        {"model": "llama3.2", "messages": [{"role": "user", "content": "plan"}]}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read().decode()
+    assert len([l for l in body.splitlines() if l.strip()]) > 1      # really streamed
+    assert devstream.chat_content(body) == stub.chat_reply
+    assert devstream.validate_plan(devstream.chat_content(body))[0]["title"] == "only step"
