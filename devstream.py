@@ -715,6 +715,9 @@ _SECRET_RULES = [
     ("cli_secret", r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?\s-p(?P<q>[\"']?)"
                    r"(?P<v>[^\s\"']{3,300})"),
     ("cli_secret", r"(?<![\w-])pass:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})"),
+    # prose: "my password is hunter22", "the api key was sk..."
+    ("secret_assignment", r"(?i)\b(?:password|passwd|passphrase|pwd|api key|secret key)\s+"
+                          r"(?:is|was|=)\s+(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{4,200})"),
     # netrc and similar: "password VALUE" as a line, or after "login USER"
     ("secret_assignment", r"(?im)(?:^\s*|\blogin\s+\S+\s+)(?:password|passwd|passphrase)"
                           r"[ \t]+(?P<v>\S{4,})"),
@@ -802,28 +805,35 @@ def _compile_redactor():
 
 
 # Cheap screen: text with none of these fragments cannot match any rule, so the regular
-# expressions (and the ~7 ms import of `re`) are skipped for it.
+# expressions (and the ~7 ms import of `re`) are skipped for it.  Fragments are chosen not to
+# occur in everyday words ("asked", "passed", "high" must not trigger it).
 _SECRET_HINTS = ("<private", "private key", "akia", "asia", "agpa", "aida", "aroa", "aipa",
-                 "anpa", "anva", "abia", "acca", "gh", "github_pat", "gl", "xox", "xapp",
-                 "hooks.slack", "sk-", "aiza", "gocspx", "ya29.", "sk_", "rk_", "whsec_", "eyj",
-                 "npm_", "pypi-", "sg.", "hvs.", "hvb.", "hvr.", "dop_", "doo_", "dor_", "hf_",
-                 "shp", "sk", "key", "://", "bearer", "authoriz", "pass", "pwd", "secret",
-                 "token", "credential", "dsn", "signature")
+                 "anpa", "anva", "abia", "acca", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+                 "github_pat", "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-",
+                 "glsoat-", "gloas-", "xox", "xapp-", "hooks.slack", "sk-", "aiza", "gocspx",
+                 "ya29.", "sk_", "rk_", "whsec_", "eyj", "npm_", "pypi-", "sg.", "hvs.", "hvb.",
+                 "hvr.", "dop_", "doo_", "dor_", "hf_", "shpat_", "shpca_", "shppa_", "shpss_",
+                 "key", "bearer", "authoriz", "passw", "passphrase", "pass:", "_pass", "pass=",
+                 "-pass", "requirepass", "pwd", "secret", "token", "credential", "dsn",
+                 "signature", "mysql", "mariadb", "-u ", "--user")
+
+
+def _needs_redaction(text):
+    low = text.lower()
+    if any(h in low for h in _SECRET_HINTS):
+        return True
+    if "://" in low and "@" in low:             # a password in a URL
+        return True
+    if "SK" in text or "password" in low:       # Twilio keys; netrc-style lines
+        return True
+    return _maybe_discord(text)
 
 
 def redact(text):
     """Replace secrets in text by [REDACTED:kind]."""
     global _redactor
-    if not text or not isinstance(text, str):
+    if not text or not isinstance(text, str) or not _needs_redaction(text):
         return text
-    low = text.lower()
-    if "." not in low and "=" not in low and ":" not in low and "-" not in low \
-            and "_" not in low and "<" not in low:
-        if not any(h in low for h in ("sk", "gh", "key")):
-            return text
-    if not any(h in low for h in _SECRET_HINTS):
-        if not _maybe_discord(text):
-            return text
     if _redactor is None:
         _redactor = _compile_redactor()
     return _redactor(text)
@@ -1245,10 +1255,6 @@ def query_groups(text, max_groups=16):
 FTS_WINDOW = 20000
 
 
-def term_df(store, term):
-    return store.scalar("SELECT doc FROM memories_vocab WHERE term=?", (term,), default=0)
-
-
 def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     """Keyword candidates with a coverage score in [0, 1]: the IDF weight of the query words a
     memory contains, relative to the query's three rarest words that occur in the corpus.
@@ -1260,8 +1266,11 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     total = max(1, store.scalar("SELECT max(rowid) FROM memories", default=1))
     common = max(50, total // 12)
     idf, match_terms, fallback, unknown = {}, [], [], []
+    variants = list(dict.fromkeys(v for g in groups for v in g))
+    known = dict(store.all("SELECT term, doc FROM memories_vocab WHERE term IN "
+                           f"({','.join('?' * len(variants))})", variants))
     for w, s in groups:
-        dfs = {v: term_df(store, v) for v in dict.fromkeys((w, s))}
+        dfs = {v: known.get(v, 0) for v in dict.fromkeys((w, s))}
         df = max(dfs.values())
         if not df:
             # a real word that no memory contains is often the query's most specific word:
@@ -1965,7 +1974,7 @@ def _session_env():
 def add_task(store, project_id, title, description="", priority=2, parent=None, after=(),
              estimate=None, labels=(), status="open", now=None):
     """Insert a task (inside store.write()).  Returns its id."""
-    title = " ".join(str(title).split())
+    title = redact(" ".join(str(title).split()))
     if not title:
         raise UserError("a task needs a title")
     if not isinstance(priority, int) or not 0 <= priority <= 4:
@@ -2462,12 +2471,13 @@ def write_summary(store, session_id, text=None, reason=None):
         rowid = store.scalar("SELECT rowid FROM memories WHERE id=?", (old,))
         if rowid is not None:
             if store.scalar("SELECT content FROM memories WHERE rowid=?", (rowid,)) == \
-                    truncate(redact(body).strip(), MAX_MEMORY_CHARS):
+                    truncate(body.strip(), MAX_MEMORY_CHARS):
                 return old
             delete_memory(store, rowid)
     end = facts["ended_at"] or facts["last_seen_at"]
+    # every part of a summary comes from stored memories and task titles, redacted already
     mid, _ = add_memory(store, facts["project_id"], "summary", body, session_id=session_id,
-                        created_at=end)
+                        created_at=end, redacted=True)
     store.execute("UPDATE sessions SET summary_id=? WHERE id=?", (mid, session_id))
     return mid
 

@@ -83,3 +83,20 @@ def test_nothing_secret_reaches_disk_log_or_ollama(ds):
         if any(leaked(e["secret"], t) for t in embed_inputs) or leaked(e["secret"], bodies):
             problems.append((e["kind"], "embedding request"))
     assert not problems
+
+
+@pytest.mark.parametrize("text,secret", [
+    ("my password is hunter22, please log in", "hunter22"),
+    ("here's my key: sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"),
+    ("<private>the staging box is 10.0.3.7, root pw on the sticky note</private> fix deploy",
+     "10.0.3.7"),
+    ("mysql -h db -u app -pS3cretPassw0rd app_prod", "S3cretPassw0rd"),
+])
+def test_prompts_in_prose(text, secret):
+    assert secret not in devstream.redact(text)
+
+
+@pytest.mark.parametrize("text", ["5 passed, 1 skipped in 0.41s", "Asked about the high score",
+                                  "the password is required", "tokenizer.next_token()"])
+def test_everyday_text_is_left_alone(text):
+    assert devstream.redact(text) == text
