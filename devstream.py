@@ -1255,6 +1255,12 @@ def query_groups(text, max_groups=16):
 FTS_WINDOW = 20000
 
 
+def _ln(x):
+    """Natural logarithm to six digits, (x**h - 1) / h for small h: IDF weights need no more,
+    and the hook path saves importing `math`."""
+    return (x ** 1e-7 - 1) * 1e7
+
+
 def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     """Keyword candidates with a coverage score in [0, 1]: the IDF weight of the query words a
     memory contains, relative to the query's three rarest words that occur in the corpus.
@@ -1262,7 +1268,6 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     they add little and dominate the cost of BM25 over large projects."""
     if not groups:
         return []
-    import math
     total = max(1, store.scalar("SELECT max(rowid) FROM memories", default=1))
     common = max(50, total // 12)
     idf, match_terms, fallback, unknown = {}, [], [], []
@@ -1276,9 +1281,9 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
             # a real word that no memory contains is often the query's most specific word:
             # it weighs against every candidate (numbers, hashes and odd tokens do not)
             if w.isalpha() and len(w) >= 4:
-                unknown.append(math.log(1 + (total + 0.5) / 0.5))
+                unknown.append(_ln(1 + (total + 0.5) / 0.5))
             continue
-        idf[(w, s)] = math.log(1 + (total - df + 0.5) / (df + 0.5))
+        idf[(w, s)] = _ln(1 + (total - df + 0.5) / (df + 0.5))
         for v, d in dfs.items():
             if d:
                 (match_terms if d <= common else fallback).append((d, v))
@@ -3157,22 +3162,28 @@ TOOL_ALIASES = {
 }
 
 
-def ensure_session(hook, source=None):
-    """The session row exists from the first event we see (hooks may be installed mid-session)."""
+SESSION_COUNTERS = ("prompts", "tool_events", "errors", "turns")
+
+
+def ensure_session(hook, source=None, counter=None):
+    """The session row exists from the first event we see (hooks may be installed mid-session);
+    `counter` (one of SESSION_COUNTERS) is incremented in the same statement."""
     now = time.time()
+    bump = f", {counter}={counter}+1" if counter in SESSION_COUNTERS else ""
+    first = 1 if bump else 0
     hook.store.execute(
         "INSERT INTO sessions(id, project_id, cli, source, status, started_at, last_seen_at,"
-        " transcript_path) VALUES(?,?,?,?, 'active', ?,?,?) ON CONFLICT(id) DO UPDATE SET"
-        " last_seen_at=excluded.last_seen_at",
+        f" transcript_path{', ' + counter if bump else ''}) VALUES(?,?,?,?, 'active', ?,?,?"
+        f"{', ?' if bump else ''}) ON CONFLICT(id) DO UPDATE SET"
+        f" last_seen_at=excluded.last_seen_at{bump}",
         (hook.session_id or "unknown", hook.project_id, hook.cli, source, now, now,
-         hook.payload.get("transcript_path")))
+         hook.payload.get("transcript_path")) + ((first,) if bump else ()))
 
 
 def record_injection(store, session_id, items, event):
     now = time.time()
-    for item in items:
-        store.execute("INSERT OR IGNORE INTO injections(session_id, item, event, at) VALUES(?,?,?,?)",
-                      (session_id, item, event, now))
+    store.conn.executemany("INSERT OR IGNORE INTO injections(session_id, item, event, at) "
+                           "VALUES(?,?,?,?)", [(session_id, item, event, now) for item in items])
 
 
 def already_injected(store, session_id):
@@ -3211,8 +3222,7 @@ def on_user_prompt(hook):
     text, items = prompt_context(store, hook.cfg, hook.project, hook.project_id,
                                  hook.session_id, clean, hook.remaining_ms())
     with store.write():
-        ensure_session(hook)
-        store.execute("UPDATE sessions SET prompts=prompts+1 WHERE id=?", (hook.session_id,))
+        ensure_session(hook, counter="prompts")
         if len(clean.strip()) >= 3:
             add_memory(store, hook.project_id, "prompt", clean, session_id=hook.session_id,
                        task_id=current_task_id(store, hook.project_id), redacted=True)
@@ -3264,8 +3274,7 @@ def on_post_tool_failure(hook):
 def on_stop(hook):
     store = hook.store
     with store.write():
-        ensure_session(hook)
-        store.execute("UPDATE sessions SET turns=turns+1 WHERE id=?", (hook.session_id,))
+        ensure_session(hook, counter="turns")
     maybe_embed_after_event(hook)
     return None
 
