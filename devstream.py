@@ -1476,8 +1476,8 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     if have_vectors and mode == "hybrid" and \
             store.scalar("SELECT max(rowid) FROM memories", default=0) > PARALLEL_SEARCH_ABOVE:
         pending = start_vector_search(store.path, qvec, project_id, exclude_session)
-    fts_hits = fts_search(store, groups, project_id, exclude_session=exclude_session) \
-        if mode != "vector" else []
+    fts_hits = fts_search(store, groups, project_id, limit=max(20, 2 * limit),
+                          exclude_session=exclude_session) if mode != "vector" else []
     if pending is not None:
         vec_hits = pending()
     elif have_vectors:
