@@ -1290,7 +1290,7 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
     if not idf:
         return []
     if not match_terms:
-        match_terms = sorted(fallback)[:2]      # only common words: the two least common
+        match_terms = sorted(fallback)[:1]      # only common words: the least common one
     expr = " OR ".join(f'"{v}"' for _, v in match_terms)
     if project_id is not None:
         expr = f"({expr}) AND terms:\"dsproject{int(project_id)}\""
@@ -2953,7 +2953,7 @@ def prompt_context(store, cfg, project, project_id, session_id, prompt, remainin
         qvec = query_vector(store, cfg, prompt, limit) if limit > 0 else None
     hits = search(store, cfg, prompt, project_id=project_id, limit=12,
                   exclude_session=session_id, qvec=qvec, relevant_only=True)
-    seen = already_injected(store, session_id) if session_id else set()
+    seen = already_injected(store, session_id, (h.id for h in hits))
     hits = [h for h in hits if h.id not in seen][:6]
     if not hits:
         return None, []
@@ -2988,7 +2988,7 @@ def file_context(store, cfg, project, project_id, rel, session_id):
             if h.rowid not in known and h.session_id != session_id and \
                     name.lower() in h.content.lower():
                 hits.append(h)
-    seen = already_injected(store, session_id)
+    seen = already_injected(store, session_id, (h.id for h in hits))
     hits = [h for h in hits if h.id not in seen]
     if not hits:
         return None, []
@@ -3186,8 +3186,13 @@ def record_injection(store, session_id, items, event):
                            "VALUES(?,?,?,?)", [(session_id, item, event, now) for item in items])
 
 
-def already_injected(store, session_id):
-    return {r[0] for r in store.all("SELECT item FROM injections WHERE session_id=?", (session_id,))}
+def already_injected(store, session_id, items):
+    """Which of these ids this session has been shown already."""
+    items = list(items)
+    if not session_id or not items:
+        return set()
+    return {r[0] for r in store.all("SELECT item FROM injections WHERE session_id=? AND item IN "
+                                    f"({','.join('?' * len(items))})", [session_id, *items])}
 
 
 def on_session_start(hook):

@@ -1,0 +1,73 @@
+"""The shipped artefact: build.py is reproducible, the zipapp installs itself and answers hooks,
+and install.sh (the README's install-and-verify command) works on a clean home."""
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, base_env
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    first, second = str(out / "a" / "devstream.pyz"), str(out / "b" / "devstream.pyz")
+    for target, staging in ((first, out / "s1"), (second, out / "s2")):
+        subprocess.run([sys.executable, os.path.join(ROOT, "build.py"), "-o", target,
+                        "--staging", str(staging)], check=True, capture_output=True, timeout=600)
+    return first, second
+
+
+def test_build_is_reproducible_and_pruned(pyz):
+    first, second = pyz
+    assert sha(first) == sha(second)
+    import zipfile
+    names = zipfile.ZipFile(first).namelist()
+    assert "site-packages/devstream.py" in names
+    assert "site-packages/devstream_hooks/claude.json" in names
+    assert not any("/apsw/tests/" in n or "sqlite_extra_binaries" in n for n in names)
+    main = zipfile.ZipFile(first).read("__main__.py").decode()
+    assert "BUILD_ID" in main and "_bootstrap" in main
+
+
+def test_zipapp_installs_itself_and_answers_hooks(pyz, tmp_path):
+    env = base_env(str(tmp_path))
+    python = shlex.split(open(pyz[0], "rb").readline()[2:].decode())[0]
+    proc = subprocess.run([python, "-IS", pyz[0], "install"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    settings = json.load(open(os.path.join(env["HOME"], ".claude", "settings.json")))
+    cmd = settings["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    assert "/app/devstream.pyz_" not in cmd          # the launcher, not the archive
+    launcher = shlex.split(cmd)[2]
+    assert "site-packages" in open(launcher).read()
+    run = subprocess.run(cmd, shell=True, env=env, capture_output=True, timeout=60,
+                         input=json.dumps({"hook_event_name": "UserPromptSubmit", "session_id": "z",
+                                           "cwd": str(tmp_path), "prompt": "from the zipapp"}).encode())
+    assert run.returncode == 0 and run.stdout == b"" and b"Traceback" not in run.stderr
+    doctor = subprocess.run(shlex.split(cmd)[:3] + ["doctor", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 0, report
+    assert {c["name"]: c["status"] for c in report["checks"]}["database"] == "PASS"
+
+
+@pytest.mark.skipif(not os.environ.get("CI") and not os.environ.get("DEVSTREAM_TEST_INSTALL_SH"),
+                    reason="runs pip in a fresh venv; on in CI")
+def test_install_sh_on_a_clean_home(tmp_path):
+    env = base_env(str(tmp_path))
+    proc = subprocess.run(["sh", os.path.join(ROOT, "install.sh")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  round trip" in proc.stdout and "FAIL" not in proc.stdout
+    again = subprocess.run(["sh", os.path.join(ROOT, "install.sh")], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "already up to date" in again.stdout
