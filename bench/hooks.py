@@ -210,7 +210,7 @@ def main():
     vec = f", {args.vectors}-d vectors with cached query vectors" if args.vectors else \
         ", embedding off"
     print(f"\n{args.memories:,} memories{vec}, {args.runs} runs per event, "
-          f"Python {sys.version.split()[0]}, floor = `{argv[0]} -I -S -c pass`\n")
+          f"Python {sys.version.split()[0]}, floor = `python3 -I -S -c pass`\n")
     print("| event | median ms | p99 ms | median / floor | p99 / floor | verdict |")
     print("|---|---:|---:|---:|---:|---|")
     ok = True
