@@ -3344,37 +3344,42 @@ def context_envelope(event, text):
     return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
 
-def _watchdog(seconds, event_box):
-    """Runs in a side thread: if the hook is still running at its deadline, log and leave
-    with exit 0.  os._exit skips cleanup; an open write transaction is rolled back by SQLite."""
-    time.sleep(seconds)
-    log("warning", "hook.deadline", hook_event=event_box[0], deadline_s=seconds)
+def _watchdog(box):
+    """Runs in a side thread: if the hook is still running at its deadline (box[0], monotonic;
+    the handler may shorten it), log and leave with exit 0.  os._exit skips cleanup; an open
+    write transaction is rolled back by SQLite."""
+    while True:
+        left = box[0] - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(left, 0.25))
+    log("warning", "hook.deadline", hook_event=box[1])
     os._exit(0)
 
 
 def run_hook(cli="claude"):
     """Entry point of `devstream hook`.  Whatever happens: exit 0, at most one JSON object."""
     started = time.monotonic()
-    event_box = ["?"]
+    box = [started + DEFAULTS["hook_deadline_ms"] / 1000, "?"]     # deadline, event name
     try:
         cfg = Config()
         log_setup(cfg.paths.log, cfg.log_level, cli=cli)
         if cfg.disabled:
             return 0
-        deadline_s = cfg.hook_deadline_ms / 1000
-        _thread.start_new_thread(_watchdog, (deadline_s, event_box))
+        box[0] = started + cfg.hook_deadline_ms / 1000
+        _thread.start_new_thread(_watchdog, (box,))
         payload = parse_payload(read_stdin_bytes())
-        event = payload["hook_event_name"]
-        event = EVENT_ALIASES.get(cli, {}).get(event, event)
+        original = payload["hook_event_name"]
+        event = EVENT_ALIASES.get(cli, {}).get(original, original)
         payload["hook_event_name"] = event
-        event_box[0] = event
+        box[1] = event
         handler = HANDLERS.get(event)
         if handler is None:
             log("info", "hook.ignored_event", hook_event=event)
             return 0
         if event == "SessionEnd":
-            deadline_s = min(deadline_s, cfg.session_end_deadline_ms / 1000)
-        hook = Hook(payload, cfg, cli, deadline=started + deadline_s)
+            box[0] = min(box[0], started + cfg.session_end_deadline_ms / 1000)
+        hook = Hook(payload, cfg, cli, deadline=box[0])
         try:
             if project_ignored(hook.project, cfg):
                 return 0
@@ -3382,19 +3387,25 @@ def run_hook(cli="claude"):
         finally:
             hook.close()
         if text and event in CONTEXT_EVENTS:
-            out = json_dumps(context_envelope(event, text[:HARD_CAP_CHARS])) + "\n"
+            # answer under the name the agent used (Gemini CLI's BeforeAgent, ...)
+            out = json_dumps(context_envelope(original, text[:HARD_CAP_CHARS])) + "\n"
             os.write(1, out.encode("ascii"))
         return 0
     except HookInputError as exc:
         log("warning", "hook.bad_input", error=str(exc))
     except StoreError as exc:
-        log("error", "hook.store_unavailable", hook_event=event_box[0], error=str(exc))
+        log("error", "hook.store_unavailable", hook_event=box[1], error=str(exc))
     except BaseException as exc:        # noqa: BLE001 - fail open on anything at all
+        if type(exc).__module__ == "apsw":
+            # locked past the deadline, disk full, I/O error: the store, not a bug
+            log("error", "hook.store_unavailable", hook_event=box[1],
+                error=f"{type(exc).__name__}: {exc}")
+            return 0
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
         where = f"{tb.tb_frame.f_code.co_name}:{tb.tb_lineno}" if tb else "?"
-        log("error", "hook.failed", hook_event=event_box[0],
+        log("error", "hook.failed", hook_event=box[1],
             error=f"{type(exc).__name__}: {exc}", where=where)
     return 0
 
