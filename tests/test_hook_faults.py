@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -119,28 +118,38 @@ conn.execute("COMMIT")
 """
 
 
+class held_lock:
+    """Another process holds the database's write lock until the block ends."""
+
+    def __init__(self, db):
+        import apsw
+        self.proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, db],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                                         os.path.dirname(apsw.__file__))))
+
+    def __enter__(self):
+        assert self.proc.stdout.readline().strip() == "locked"
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=30)
+
+
 def test_database_held_by_another_writer_past_the_deadline(ds):
     ds.hook(dict(START, session_id="first"))
     with open(os.path.join(ds.home, "config.toml"), "w") as fh:
         fh.write("hook_deadline_ms = 800\n")
-    import apsw
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, ds.db], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=os.path.dirname(
-                                  os.path.dirname(apsw.__file__))))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with held_lock(ds.db):
         before = ds.log_records()
         # the lock is held until after the hook returns, so a hook that waited for the lock
         # instead of giving up at its deadline would never return (and trip the hang guard)
         proc = ds.hook(dict(START, session_id="second"))
         assert_silent_success(proc)
         rec = one_new_log_line(before, ds.log_records())
-        assert rec["event"] in ("hook.store_unavailable", "hook.deadline", "hook.failed")
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
+        assert rec["event"] in ("hook.store_unavailable", "hook.deadline")
     ids = {r[0] for r in ds.sql("SELECT id FROM sessions")}
     assert "first" in ids, "nothing already stored may be lost"
 
@@ -181,21 +190,10 @@ def test_session_end_deadline_is_shorter(ds):
     """A SessionEnd that cannot get the database gives up inside Claude Code's 1.5 s budget:
     the lock is held past the hook's return, so waiting for it would trip the hang guard."""
     ds.hook(dict(START, session_id="first"))
-    import apsw
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, ds.db], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=os.path.dirname(
-                                  os.path.dirname(apsw.__file__))))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        t0 = time.monotonic()
+    with held_lock(ds.db):
         proc = ds.hook({"hook_event_name": "SessionEnd", "session_id": "first", "reason": "other"})
-        elapsed = time.monotonic() - t0
         assert_silent_success(proc)
-        assert elapsed < 10           # a guard against hanging, not a speed assertion
         rec = ds.log_records()[-1]
         assert rec["event"] in ("hook.store_unavailable", "hook.deadline")
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
+        # gave up on its own 1.2 s deadline: the busy wait was bounded by it
+        assert "locked" in rec.get("error", "") or rec["event"] == "hook.deadline"
