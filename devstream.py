@@ -995,9 +995,9 @@ def current_task_id(store, project_id):
 
 
 def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session_id=None,
-               task_id=None, created_at=None, redacted=False):
+               task_id=None, created_at=None, redacted=False, mid=None):
     """Store one memory (redacted, deduplicated).  Returns (id, created).  Call inside
-    store.write()."""
+    store.write().  `mid` keeps a known id (imports); otherwise a fresh one is drawn."""
     if mtype not in MEMORY_TYPES:
         raise UserError(f"unknown memory type {mtype!r} (one of {', '.join(MEMORY_TYPES)})")
     content = str(content).strip()
@@ -1013,8 +1013,9 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
         return row[0], False
     tags = " ".join(sorted({redact(str(t)).strip().replace(" ", "-") for t in tags if str(t).strip()}))
     now = time.time() if created_at is None else created_at
+    given = mid
     for _ in range(20):
-        mid = new_id("m-")
+        mid = given or new_id("m-")
         try:
             store.execute(
                 "INSERT INTO memories(id, project_id, type, content, tags, path, session_id, task_id,"
@@ -1023,6 +1024,8 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
                  digest))
             break
         except store.apsw.ConstraintError:
+            if given:
+                raise
             continue                    # id collision: draw again
     else:
         raise StoreError("could not allocate a memory id")
@@ -1102,10 +1105,16 @@ def failure_lines(output, limit=12):
     return "\n".join(lines[:limit])
 
 
+def tool_name(payload):
+    """The tool's Claude Code name (other CLIs' names mapped through TOOL_ALIASES)."""
+    name = str(payload.get("tool_name") or "")
+    return TOOL_ALIASES.get(name, name)
+
+
 def capture_tool_use(hook, project_id, session_id, task_id):
     """PostToolUse: what happened, as (type, content, path) or None when nothing is worth keeping."""
     p = hook.payload
-    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tool = tool_name(p)
     tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
     tres = p.get("tool_response")
     if tool in READ_ONLY_TOOLS or tool.startswith("mcp__") and "read" in tool.lower():
@@ -1171,7 +1180,7 @@ def capture_tool_use(hook, project_id, session_id, task_id):
 
 def capture_tool_failure(hook):
     p = hook.payload
-    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tool = tool_name(p)
     tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
     error = redact_part(p.get("error"), "tail").strip()
     if p.get("is_interrupt"):
@@ -1261,14 +1270,16 @@ def _ln(x):
     return (x ** 1e-7 - 1) * 1e7
 
 
-def fts_search(store, groups, project_id=None, limit=40, exclude_session=None):
+def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, total=None):
     """Keyword candidates with a coverage score in [0, 1]: the IDF weight of the query words a
     memory contains, relative to the query's three rarest words that occur in the corpus.
     Very common words still count toward coverage but are left out of the MATCH expression:
     they add little and dominate the cost of BM25 over large projects."""
     if not groups:
         return []
-    total = max(1, store.scalar("SELECT max(rowid) FROM memories", default=1))
+    if total is None:
+        total = store.scalar("SELECT max(rowid) FROM memories", default=1)
+    total = max(1, total)
     common = max(50, total // 12)
     idf, match_terms, fallback, unknown = {}, [], [], []
     variants = list(dict.fromkeys(v for g in groups for v in g))
@@ -1473,11 +1484,12 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     have_vectors = mode != "fts" and qvec is not None
     vec_hits = []
     pending = None
-    if have_vectors and mode == "hybrid" and \
-            store.scalar("SELECT max(rowid) FROM memories", default=0) > PARALLEL_SEARCH_ABOVE:
+    total = store.scalar("SELECT max(rowid) FROM memories", default=0)
+    if have_vectors and mode == "hybrid" and total > PARALLEL_SEARCH_ABOVE:
         pending = start_vector_search(store.path, qvec, project_id, exclude_session)
     fts_hits = fts_search(store, groups, project_id, limit=max(20, 2 * limit),
-                          exclude_session=exclude_session) if mode != "vector" else []
+                          exclude_session=exclude_session, total=total) \
+        if mode != "vector" else []
     if pending is not None:
         vec_hits = pending()
     elif have_vectors:
@@ -2085,11 +2097,11 @@ def change_status(store, tid, action, force=False, reason=None):
                 raise UserError(f"{tid} waits for unfinished dependencies: {names}; finish them "
                                 f"or use --force")
         closed = now if to in ("done", "cancelled") else None
+        note = redact(reason) if reason else None
         store.execute("UPDATE tasks SET status=?, updated_at=?, closed_at=?, block_reason=? "
-                      "WHERE id=?", (to, now, closed, redact(reason) if reason else None, tid))
+                      "WHERE id=?", (to, now, closed, note, tid))
         store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, "
-                      "note) VALUES(?,?,?,?,?,?)",
-                      (tid, now, current, to, _session_env(), redact(reason) if reason else None))
+                      "note) VALUES(?,?,?,?,?,?)", (tid, now, current, to, _session_env(), note))
     return current, to
 
 
@@ -2809,6 +2821,8 @@ def parse_export(lines):
                             "nothing was imported")
         if rec["kind"] == "memory" and rec["type"] not in MEMORY_TYPES:
             raise UserError(f"line {n}: unknown memory type {rec['type']!r}; nothing was imported")
+        if rec["kind"] == "memory" and not str(rec["content"]).strip():
+            raise UserError(f"line {n}: empty memory content; nothing was imported")
         if rec["kind"] == "task" and rec["status"] not in TASK_STATUSES:
             raise UserError(f"line {n}: unknown task status {rec['status']!r}; nothing was "
                             "imported")
@@ -2852,26 +2866,12 @@ def import_records(store, records):
             elif k == "memory":
                 if store.one("SELECT 1 FROM memories WHERE id=?", (rec["id"],)):
                     continue
-                pid = pid_of(rec["project"])
-                content = truncate(redact(str(rec["content"])).strip(), MAX_MEMORY_CHARS)
-                if store.one("SELECT 1 FROM memories WHERE project_id=? AND content_hash=?",
-                             (pid, hash_text(content))):
-                    continue
-                store.execute(
-                    "INSERT INTO memories(id, project_id, type, content, tags, path, session_id,"
-                    " task_id, created_at, content_hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                    (rec["id"], pid, rec["type"], content, " ".join(rec.get("tags") or []),
-                     rec.get("path"), rec.get("session_id"), rec.get("task_id"),
-                     rec["created_at"], hash_text(content)))
-                rowid = store.conn.last_insert_rowid()
-                terms = index_terms(content + " " + " ".join(rec.get("tags") or []) + " " +
-                                    (rec.get("path") or "")) + \
-                    f" dsproject{int(pid)} dstype{rec['type']}"
-                store.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
-                              (rowid, content + ("\n" + rec["path"] if rec.get("path") else ""),
-                               terms))
-                store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
-                added[k] += 1
+                _, created = add_memory(
+                    store, pid_of(rec["project"]), rec["type"], rec["content"],
+                    tags=rec.get("tags") or [], path=rec.get("path"),
+                    session_id=rec.get("session_id"), task_id=rec.get("task_id"),
+                    created_at=rec["created_at"], mid=rec["id"])
+                added[k] += created
             elif k == "task":
                 store.execute(
                     "INSERT OR IGNORE INTO tasks(id, project_id, title, description, status,"
@@ -3238,7 +3238,7 @@ def on_user_prompt(hook):
 
 def on_pre_tool(hook):
     p = hook.payload
-    tool = TOOL_ALIASES.get(str(p.get("tool_name") or ""), str(p.get("tool_name") or ""))
+    tool = tool_name(p)
     tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
     fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
     if tool not in EDIT_TOOLS or not fpath or is_secret_file(fpath):
@@ -4212,7 +4212,7 @@ def cmd_memory_add(args):
     with store.write():
         pid = store.project_id(project)
         mid, created = add_memory(store, pid, mtype, text, tags=args.get("tag", []),
-                                  session_id=cfg.env.get("CLAUDE_CODE_SESSION_ID"),
+                                  session_id=_session_env(),
                                   task_id=current_task_id(store, pid))
     emit(args, {"id": mid, "created": created}, mid if created else f"{mid} (already stored)")
     return 0
