@@ -13,7 +13,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")     # data only; sources in SOURCES.md there
 PAYLOADS = os.path.join(FIXTURES, "hook-payloads")
 sys.path.insert(0, ROOT)
 
