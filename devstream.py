@@ -10,7 +10,7 @@ line.  The sections below, in order:
 
 Speed rule: the hook fast path imports only builtin modules and apsw.  `json` and `re` are not
 imported there (each costs more than the whole interpreter start-up budget allows); httpx,
-msgspec, structlog and pybreaker are imported inside the functions that need them.
+msgspec and structlog are imported inside the functions that need them.
 """
 
 import os
@@ -441,6 +441,7 @@ class Store:
         self.apsw = apsw
         self.path = path
         self._vec_loaded = False
+        self._depth = 0
         if create:
             d = os.path.dirname(path)
             if d and not os.path.isdir(d):
@@ -482,7 +483,13 @@ class Store:
         return default if row is None or row[0] is None else row[0]
 
     def write(self):
-        return _WriteTxn(self.conn)
+        return _WriteTxn(self)
+
+    def assert_no_write(self, what):
+        """Called before any wait (network I/O): a write transaction held across it would lock
+        every hook out for as long as the wait lasts."""
+        if self.conn.in_transaction:
+            raise StoreError(f"internal error: a write transaction is open across {what}")
 
     def close(self):
         try:
@@ -540,19 +547,42 @@ class Store:
 
 
 class _WriteTxn:
-    def __init__(self, conn):
-        self.conn = conn
+    """The outermost write is BEGIN IMMEDIATE ... COMMIT; a write inside it is a savepoint, so
+    functions that write can call each other and a failing inner step undoes only itself."""
+
+    def __init__(self, store):
+        self.store = store
+        self.name = None
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
+        store = self.store
+        conn = store.conn
+        if store._depth == 0 and not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.name = f"w{store._depth}"
+            conn.execute(f"SAVEPOINT {self.name}")
+        store._depth += 1
+        return conn
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
+        store = self.store
+        store._depth -= 1
+        conn = store.conn
+        if self.name is None:
+            if exc_type is None:
+                conn.execute("COMMIT")
+            elif conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except Exception:
+                    pass
+        elif exc_type is None:
+            conn.execute(f"RELEASE {self.name}")
+        elif conn.in_transaction:
             try:
-                self.conn.execute("ROLLBACK")
+                conn.execute(f"ROLLBACK TO {self.name}")
+                conn.execute(f"RELEASE {self.name}")
             except Exception:
                 pass
         return False
@@ -1508,7 +1538,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
 
 # ================================================================================================
 # embedder: Ollama /api/embed; a tiny socket client for the one query vector on the hook path,
-# httpx + pybreaker (state in the database) for batches off the hook's clock
+# httpx and a circuit breaker (state in the database) for batches off the hook's clock
 # ================================================================================================
 
 BREAKER_NAME = "ollama"
@@ -1640,15 +1670,36 @@ def parse_embed_response(status, body, expected_count, dim=None):
     return vectors, got
 
 
+def padded_dim(dim):
+    """Bit-quantised vectors need a multiple of 8 dimensions: others are padded with zeros,
+    which change neither cosine distances nor Hamming distances."""
+    return -(-int(dim) // 8) * 8
+
+
 def pack_vector(vec):
     import array
+    vec = list(vec)
+    vec += [0.0] * (padded_dim(len(vec)) - len(vec))
     return array.array("f", vec).tobytes()
 
 
-def breaker_allows(store, reset_s=BREAKER_RESET_S, now=None):
-    """One query on the hot path: may we call Ollama now?  (closed, or open long enough that a
-    trial call is due: pybreaker's half-open)."""
-    row = store.one("SELECT state, opened_at FROM breaker WHERE name=?", (BREAKER_NAME,))
+class BreakerOpen(EmbedError):
+    """Ollama calls are paused after repeated failures (the breaker is open)."""
+
+
+# The circuit breaker, all of it: its state is one row of the `breaker` table, so it holds across
+# hook processes.  Closed: calls go through, each failure counts; BREAKER_FAIL_MAX failures in a
+# row open it.  Open: no calls until `breaker_reset_s` has passed; then one trial call is let
+# through (half-open), whose success closes it and whose failure opens it again.
+
+def _breaker_row(store):
+    return store.one("SELECT state, opened_at, fail_counter FROM breaker WHERE name=?",
+                     (BREAKER_NAME,))
+
+
+def breaker_allows(store, reset_s=BREAKER_RESET_S, now=None, row=False):
+    """One query on the hot path: may we call Ollama now?"""
+    row = _breaker_row(store) if row is False else row
     if not row or row[0] == "closed":
         return True
     now = time.time() if now is None else now
@@ -1656,19 +1707,40 @@ def breaker_allows(store, reset_s=BREAKER_RESET_S, now=None):
 
 
 def breaker_record(store, ok):
-    """Record a hot-path call in the same row pybreaker's storage uses (see SQLiteBreakerStorage)."""
+    """Count one call's outcome, in its own short transaction (never inside the transaction that
+    writes the call's results, so a rollback there cannot erase the count)."""
     now = time.time()
     with store.write():
         store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (BREAKER_NAME,))
         if ok:
-            store.execute("UPDATE breaker SET state='closed', fail_counter=0, success_counter=0 "
-                          "WHERE name=?", (BREAKER_NAME,))
+            store.execute("UPDATE breaker SET state='closed', fail_counter=0, success_counter="
+                          "success_counter+1, opened_at=NULL WHERE name=? AND (state!='closed' "
+                          "OR fail_counter!=0)", (BREAKER_NAME,))
         else:
             store.execute(
-                "UPDATE breaker SET fail_counter=fail_counter+1, "
+                "UPDATE breaker SET fail_counter=fail_counter+1, success_counter=0, "
                 "state=CASE WHEN state!='closed' OR fail_counter+1>=? THEN 'open' ELSE state END, "
                 "opened_at=CASE WHEN state!='closed' OR fail_counter+1>=? THEN ? ELSE opened_at END "
                 "WHERE name=?", (BREAKER_FAIL_MAX, BREAKER_FAIL_MAX, now, BREAKER_NAME))
+
+
+def breaker_call(store, reset_s, fn, force=False):
+    """fn() (one Ollama call) under the breaker: refused while open (unless `force`: a call the
+    user asked for is a trial), every exception (refused connection, timeout, HTTP error, bad
+    answer) counted as a failure and re-raised.  No write transaction may be open: the call can
+    wait for as long as its timeout."""
+    row = _breaker_row(store)
+    if not force and not breaker_allows(store, reset_s, row=row):
+        raise BreakerOpen("Ollama calls paused after repeated failures")
+    store.assert_no_write("an Ollama call")
+    try:
+        result = fn()
+    except Exception:
+        breaker_record(store, False)
+        raise
+    if row and (row[0] != "closed" or row[2]):
+        breaker_record(store, True)         # half-open trial succeeded, or failures to forget
+    return result
 
 
 def query_vector(store, cfg, text, timeout_ms):
@@ -1684,23 +1756,23 @@ def query_vector(store, cfg, text, timeout_ms):
     cached = store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
     if cached is not None:
         return space_id, cached
-    if not breaker_allows(store, cfg.breaker_reset_s):
-        return None
     payload = {"model": cfg.embed_model, "input": [text], "keep_alive": cfg.keep_alive,
                "truncate": True}
-    try:
+
+    def call():
         status, body = post_json_fast(cfg.ollama_url, payload, timeout_ms / 1000)
-        vectors, _ = parse_embed_response(status, body, 1, dim)
+        return parse_embed_response(status, body, 1, dim)[0]
+    try:
+        vectors = breaker_call(store, cfg.breaker_reset_s, call)
+    except BreakerOpen:
+        return None
     except (EmbedError, OSError, ValueError) as exc:
         log("warning", "embed.query_failed", error=str(exc))
-        breaker_record(store, False)
         return None
     vec = pack_vector(vectors[0])
     with store.write():
         store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
                       (key, vec, time.time()))
-    if not breaker_allows(store, now=0):         # it was open or half-open: close it
-        breaker_record(store, True)
     return space_id, vec
 
 
@@ -1709,13 +1781,11 @@ def ensure_space(store, model, dim):
     row = store.one("SELECT id FROM embed_spaces WHERE model=? AND dim=?", (model, dim))
     if row:
         return row[0]
-    if dim % 8:
-        raise EmbedError(f"dimension {dim} is not a multiple of 8")
     store.execute("INSERT INTO embed_spaces(model, dim, created_at) VALUES(?,?,?)",
                   (model, dim, time.time()))
     space_id = store.conn.last_insert_rowid()
     store.execute(f"CREATE VIRTUAL TABLE vec_{space_id} USING vec0(project_id integer partition "
-                  f"key, embedding bit[{int(dim)}])")
+                  f"key, embedding bit[{padded_dim(dim)}])")
     store.execute(f"CREATE TABLE vecf_{space_id}(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
     return space_id
 
@@ -1737,64 +1807,6 @@ def drop_vector(store, space_id, rowid):
             pass
 
 
-def breaker_storage_class():
-    import pybreaker
-    from datetime import datetime, timezone
-
-    class SQLiteBreakerStorage(pybreaker.CircuitBreakerStorage):
-        """pybreaker's state in the `breaker` table, so it holds across hook processes."""
-
-        def __init__(self, store, name=BREAKER_NAME):
-            super().__init__(name)
-            self._store, self._name = store, name
-            store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (name,))
-
-        def _get(self, col):
-            return self._store.scalar(f"SELECT {col} FROM breaker WHERE name=?", (self._name,))
-
-        def _set(self, sql, *params):
-            self._store.execute(sql, (*params, self._name))
-
-        @property
-        def state(self):
-            return self._get("state") or pybreaker.STATE_CLOSED
-
-        @state.setter
-        def state(self, value):
-            self._set("UPDATE breaker SET state=? WHERE name=?", str(value))
-
-        def increment_counter(self):
-            self._set("UPDATE breaker SET fail_counter=fail_counter+1 WHERE name=?")
-
-        def reset_counter(self):
-            self._set("UPDATE breaker SET fail_counter=0 WHERE name=?")
-
-        def increment_success_counter(self):
-            self._set("UPDATE breaker SET success_counter=success_counter+1 WHERE name=?")
-
-        def reset_success_counter(self):
-            self._set("UPDATE breaker SET success_counter=0 WHERE name=?")
-
-        @property
-        def counter(self):
-            return self._get("fail_counter") or 0
-
-        @property
-        def success_counter(self):
-            return self._get("success_counter") or 0
-
-        @property
-        def opened_at(self):
-            ts = self._get("opened_at")
-            return datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-
-        @opened_at.setter
-        def opened_at(self, value):
-            self._set("UPDATE breaker SET opened_at=? WHERE name=?", value.timestamp())
-
-    return SQLiteBreakerStorage
-
-
 def requeue_for_model(store, cfg):
     """When the configured model changed, memories embedded with another model wait again."""
     last = store.get_state("embed_model")
@@ -1809,19 +1821,18 @@ def requeue_for_model(store, cfg):
     return store.scalar("SELECT count(*) FROM embed_pending", default=0)
 
 
-def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
-    """Embed waiting memories in batches.  Returns (embedded, error or None)."""
+def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=False):
+    """Embed waiting memories in batches.  Returns (embedded, error or None).  Each batch is read,
+    sent to Ollama with no transaction open (hooks keep writing however long Ollama takes), then
+    written in one short transaction."""
     import httpx
-    import pybreaker
     requeue_for_model(store, cfg)
-    storage = breaker_storage_class()(store)
-    breaker = pybreaker.CircuitBreaker(fail_max=BREAKER_FAIL_MAX, reset_timeout=cfg.breaker_reset_s,
-                                       state_storage=storage, name=BREAKER_NAME)
     total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
     if limit:
         total = min(total, limit)
     done = 0
-    timeout = httpx.Timeout(60.0, connect=3.0)
+    read_s = 60.0 if deadline is None else max(0.1, min(60.0, deadline - time.monotonic()))
+    timeout = httpx.Timeout(read_s, connect=min(3.0, read_s))
     with httpx.Client(base_url=cfg.ollama_url.rstrip("/"), timeout=timeout, trust_env=False) as client:
         while done < total:
             if deadline and time.monotonic() > deadline:
@@ -1836,37 +1847,50 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None):
                     store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
                                   "(SELECT rowid FROM memories)")
                 break
-            space = current_space(store, cfg)
 
             def call():
                 resp = client.post("/api/embed", json={
                     "model": cfg.embed_model, "input": [r[1] for r in rows],
                     "keep_alive": cfg.keep_alive, "truncate": True})
-                return parse_embed_response(resp.status_code, resp.content, len(rows),
-                                            space[1] if space else None)
+                return parse_embed_response(resp.status_code, resp.content, len(rows))
             try:
-                with store.write():     # pybreaker's bookkeeping, one transaction per call
-                    vectors, dim = breaker.call(call)
-            except pybreaker.CircuitBreakerError as exc:
-                return done, f"Ollama calls paused after repeated failures ({exc})"
-            except (EmbedError, httpx.HTTPError) as exc:
+                vectors, dim = breaker_call(store, cfg.breaker_reset_s, call, force and not done)
+            except BreakerOpen as exc:
+                return done, f"{exc}; they resume {cfg.breaker_reset_s} s after the last failure"
+            except (EmbedError, httpx.HTTPError, OSError) as exc:
                 log("warning", "embed.batch_failed", error=f"{type(exc).__name__}: {exc}")
                 return done, f"{type(exc).__name__}: {exc}"
             store.load_vec()
             with store.write():
-                space_id = ensure_space(store, cfg.embed_model, dim)
-                for (rowid, _, project_id), vec in zip(rows, vectors):
-                    old = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
-                    if old is not None and old != space_id:
-                        drop_vector(store, old, rowid)
-                    put_vector(store, space_id, rowid, project_id, pack_vector(vec))
-                    store.execute("UPDATE memories SET embed_space=? WHERE rowid=?",
-                                  (space_id, rowid))
-                    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
-            done += len(rows)
+                done += store_vectors(store, cfg, rows, vectors, dim)
             if progress:
                 progress(done, total)
     return done, None
+
+
+def store_vectors(store, cfg, rows, vectors, dim):
+    """Write one batch's vectors (inside a write).  Memories forgotten or re-queued while the batch
+    was at Ollama are skipped.  A model that now answers in another dimension gets a new space,
+    and everything embedded in its old one is queued again (vectors of two shapes never mix)."""
+    space = current_space(store, cfg)
+    space_id = ensure_space(store, cfg.embed_model, dim)
+    if space is not None and space[0] != space_id:
+        store.execute("INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT rowid FROM "
+                      "memories WHERE embed_space=?", (space[0],))
+        log("warning", "embed.dimension_changed", model=cfg.embed_model, old=space[1], new=dim)
+    n = 0
+    for (rowid, _, project_id), vec in zip(rows, vectors):
+        old = store.one("SELECT m.embed_space FROM embed_pending e JOIN memories m ON m.rowid = "
+                        "e.memory_rowid WHERE e.memory_rowid=?", (rowid,))
+        if old is None:
+            continue
+        if old[0] is not None and old[0] != space_id:
+            drop_vector(store, old[0], rowid)
+        put_vector(store, space_id, rowid, project_id, pack_vector(vec))
+        store.execute("UPDATE memories SET embed_space=? WHERE rowid=?", (space_id, rowid))
+        store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
+        n += 1
+    return n
 
 
 def background_logger(cfg):
@@ -4352,7 +4376,8 @@ def cmd_embed(args):
         raise UserError("another embedder is running; try again in a moment")
     try:
         pending = store.scalar("SELECT count(*) FROM embed_pending", default=0)
-        done, error = embed_pending(store, cfg, limit=args.get("limit"), progress=progress_bar)
+        done, error = embed_pending(store, cfg, limit=args.get("limit"), progress=progress_bar,
+                                    force=True)
     finally:
         os.close(fd)
     left = store.scalar("SELECT count(*) FROM embed_pending", default=0)

@@ -89,3 +89,30 @@ def test_wal_and_extensions(tmp_path):
     assert store.load_vec()
     assert store.scalar("SELECT vec_version()").startswith("v")
     store.close()
+
+
+def test_writes_compose_as_savepoints(tmp_path):
+    store = devstream.Store(str(tmp_path / "s.db"))
+    with store.write():
+        store.set_state("outer", "1")
+        with pytest.raises(ZeroDivisionError):
+            with store.write():
+                store.set_state("inner", "1")
+                1 / 0
+        with store.write():
+            store.set_state("second", "1")
+        assert store.conn.in_transaction
+    assert not store.conn.in_transaction
+    other = devstream.Store(str(tmp_path / "s.db"))
+    assert [other.get_state(k) for k in ("outer", "inner", "second")] == ["1", None, "1"]
+    # a failing outer write undoes its savepoints too
+    with pytest.raises(ValueError):
+        with store.write():
+            with store.write():
+                store.set_state("lost", "1")
+            raise ValueError
+    assert other.get_state("lost") is None
+    with pytest.raises(devstream.StoreError):
+        with store.write():
+            store.assert_no_write("a network call")
+    store.close(), other.close()
