@@ -21,7 +21,7 @@ import _json
 import _thread
 
 VERSION = "0.1.0"
-SCHEMA_VERSION = 4          # see MIGRATIONS in the store section
+SCHEMA_VERSION = 5          # see MIGRATIONS in the store section
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -283,9 +283,12 @@ def _append_log(path, line):
 # store: one SQLite database (APSW), WAL, forward-only migrations keyed on PRAGMA user_version
 # ================================================================================================
 
-MIGRATIONS = [
-    # 1: projects, sessions, memories with full-text search, injections, breaker state
-    """
+# Migrations: an ordered list of small named functions, each run in its own transaction and
+# followed by PRAGMA user_version = its position.  Never edit one that has shipped; append.
+
+def migration_1_core(conn):
+    """Projects, sessions, memories with full-text search, injections, breaker state."""
+    conn.execute("""
     CREATE TABLE projects(
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,           -- git common dir, directory, or DEVSTREAM_PROJECT
@@ -339,9 +342,12 @@ MIGRATIONS = [
         fail_counter INTEGER NOT NULL DEFAULT 0,
         success_counter INTEGER NOT NULL DEFAULT 0,
         opened_at REAL);
-    """,
-    # 2: tasks and their dependency DAG, with every status change kept
-    """
+    """)
+
+
+def migration_2_tasks(conn):
+    """Tasks and their dependency DAG, with every status change kept."""
+    conn.execute("""
     CREATE TABLE tasks(
         rowid INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,            -- t-xxxxxx
@@ -372,9 +378,12 @@ MIGRATIONS = [
         session_id TEXT,
         note TEXT);
     CREATE INDEX task_events_task ON task_events(task_id, at);
-    """,
-    # 3: embeddings: one vec0 table per (model, dimension) space, so vectors never mix
-    """
+    """)
+
+
+def migration_3_embeddings(conn):
+    """Embeddings: one vec0 table per (model, dimension) space, so vectors never mix."""
+    conn.execute("""
     CREATE TABLE embed_spaces(
         id INTEGER PRIMARY KEY,
         model TEXT NOT NULL,
@@ -392,9 +401,12 @@ MIGRATIONS = [
     CREATE TABLE state(
         key TEXT PRIMARY KEY,
         value TEXT);
-    """,
-    # 4: session detail for summaries and compaction snapshots
-    """
+    """)
+
+
+def migration_4_session_detail(conn):
+    """Session detail for summaries and compaction snapshots."""
+    conn.execute("""
     ALTER TABLE sessions ADD COLUMN prompts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN tool_events INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;
@@ -408,8 +420,24 @@ MIGRATIONS = [
         trigger TEXT,
         content TEXT NOT NULL);
     CREATE INDEX session_snapshots_session ON session_snapshots(session_id, at);
-    """,
-]
+    """)
+
+
+def migration_5_reindex_reserved_terms(conn):
+    """Re-index memories whose text held tokens shaped like the store's own project and type
+    terms (before index_terms() refused to produce them, such text could put a memory among
+    another project's keyword candidates)."""
+    rows = list(conn.execute(
+        "SELECT rowid, content, tags, path, project_id, type FROM memories WHERE "
+        "content LIKE '%dsproject%' OR content LIKE '%dstype%' OR tags LIKE '%dsproject%' OR "
+        "tags LIKE '%dstype%' OR path LIKE '%dsproject%' OR path LIKE '%dstype%'"))
+    for rowid, content, tags, path, project_id, mtype in rows:
+        conn.execute("DELETE FROM memories_fts WHERE rowid=?", (rowid,))
+        fts_index(conn, rowid, content, tags, path, project_id, mtype)
+
+
+MIGRATIONS = [migration_1_core, migration_2_tasks, migration_3_embeddings,
+              migration_4_session_detail, migration_5_reindex_reserved_terms]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -507,7 +535,7 @@ class Store:
                 if current >= target:
                     self.version = current
                     return
-                self.conn.execute(MIGRATIONS[current])
+                MIGRATIONS[current](self.conn)
                 self.conn.execute(f"PRAGMA user_version={current + 1}")
 
     def load_vec(self):
@@ -989,9 +1017,24 @@ def split_identifier(token):
     return parts
 
 
+# Terms the store itself adds to a memory's `terms` column to restrict keyword candidates to a
+# project and to types.  No term derived from content may start with these prefixes, so content
+# can never make a memory look like another project's (reads also filter on the project_id
+# column; the term only keeps the candidate list small).
+RESERVED_TERM_PREFIXES = ("dsproject", "dstype")
+
+
+def project_term(project_id):
+    return f"dsproject{int(project_id)}"
+
+
+def type_term(mtype):
+    return f"dstype{mtype}"
+
+
 def index_terms(text):
     """Extra FTS terms: identifier parts and stems, so `parse config` finds parse_config and
-    `tests` finds `testing`."""
+    `tests` finds `testing`.  Never a reserved term (see RESERVED_TERM_PREFIXES)."""
     extra = set()
     raw = text.translate(_SPLIT_TABLE).split()
     for tok in raw:
@@ -1004,7 +1047,16 @@ def index_terms(text):
         s = stem(low)
         if s != low:
             extra.add(s)
-    return " ".join(sorted(extra))
+    return " ".join(sorted(t for t in extra if not t.startswith(RESERVED_TERM_PREFIXES)))
+
+
+def fts_index(conn, rowid, content, tags, path, project_id, mtype):
+    """A memory's FTS row: its text (and file) and the `terms` column (identifier parts, stems,
+    then the store's own project and type terms)."""
+    terms = index_terms(content + " " + tags + " " + (path or "")) + \
+        f" {project_term(project_id)} {type_term(mtype)}"
+    conn.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
+                 (rowid, content + ("\n" + path if path else ""), terms))
 
 
 def truncate(text, limit):
@@ -1060,10 +1112,7 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
     else:
         raise StoreError("could not allocate a memory id")
     rowid = store.conn.last_insert_rowid()
-    terms = index_terms(content + " " + tags + " " + (path or "")) + \
-        f" dsproject{int(project_id)} dstype{mtype}"
-    store.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
-                  (rowid, content + ("\n" + path if path else ""), terms))
+    fts_index(store.conn, rowid, content, tags, path, project_id, mtype)
     store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
     return mid, True
 
@@ -1334,7 +1383,7 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
         match_terms = sorted(fallback)[:1]      # only common words: the least common one
     expr = " OR ".join(f'"{v}"' for _, v in match_terms)
     if project_id is not None:
-        expr = f"({expr}) AND terms:\"dsproject{int(project_id)}\""
+        expr = f"({expr}) AND terms:\"{project_term(project_id)}\""
     # BM25 scores every match before LIMIT applies: when the words are common in a large
     # store, rank only the most recent FTS_WINDOW memories (recency matters for injection)
     floor_rowid = 0
@@ -1343,8 +1392,9 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
     rows = store.all(
         "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
         "memories_fts MATCH ? AND rowid > ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
-        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id",
-        (expr, floor_rowid, limit * 2 if exclude_session else limit))
+        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
+        " WHERE ?4 IS NULL OR m.project_id = ?4",
+        (expr, floor_rowid, limit * 2 if exclude_session else limit, project_id))
     possible = sum(sorted(list(idf.values()) + unknown, reverse=True)[:3])
     prefixes = {s[:3] for _, s in idf}
     hits = []
@@ -1399,7 +1449,8 @@ def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_sess
     dist = dict(near)
     marks = ",".join("?" * len(dist))
     rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                     f"p.id = m.project_id WHERE m.rowid IN ({marks})", list(dist))
+                     f"p.id = m.project_id WHERE m.rowid IN ({marks}) AND (? IS NULL OR "
+                     "m.project_id = ?)", list(dist) + [project_id, project_id])
     hits = []
     for row in rows:
         hit = Hit(row)
@@ -2426,26 +2477,29 @@ def session_facts(store, session_id, full=False):
     facts = dict(zip(keys, row))
     cap = -1 if full else 8
     counts, first = {}, None
+    pid = facts["project_id"]     # a session that wandered into another project stays apart
     for mtype, n, earliest in store.all(
             "SELECT type, count(*), min(created_at) FROM memories WHERE session_id=? AND "
-            "type != 'summary' GROUP BY type", (session_id,)):
+            "project_id=? AND type != 'summary' GROUP BY type", (session_id, pid)):
         counts[mtype] = n
         first = earliest if first is None else min(first, earliest)
     facts["counts"] = counts
 
     def texts(mtype, newest=False, limit=cap):
         order = "DESC" if newest else "ASC"
-        rows = store.all(f"SELECT id, type, content FROM memories WHERE session_id=? AND type IN "
-                         f"({','.join('?' * len(mtype))}) ORDER BY created_at {order}, rowid "
-                         f"{order} LIMIT ?", (session_id, *mtype, limit))
+        rows = store.all(f"SELECT id, type, content FROM memories WHERE session_id=? AND "
+                         f"project_id=? AND type IN ({','.join('?' * len(mtype))}) ORDER BY "
+                         f"created_at {order}, rowid {order} LIMIT ?",
+                         (session_id, pid, *mtype, limit))
         return rows[::-1] if newest else rows
     facts["prompts_text"] = [c for _, _, c in texts(("prompt",))]
     facts["files"] = [p for p, _ in store.all(
-        "SELECT path, count(*) AS n FROM memories WHERE session_id=? AND type='edit' AND path IS "
-        "NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT ?", (session_id, cap))]
+        "SELECT path, count(*) AS n FROM memories WHERE session_id=? AND project_id=? AND "
+        "type='edit' AND path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT ?",
+        (session_id, pid, cap))]
     facts["n_files"] = store.scalar("SELECT count(DISTINCT path) FROM memories WHERE session_id=? "
-                                    "AND type='edit' AND path IS NOT NULL", (session_id,),
-                                    default=0)
+                                    "AND project_id=? AND type='edit' AND path IS NOT NULL",
+                                    (session_id, pid), default=0)
     facts["failures"] = [c for _, _, c in texts(("error",), newest=True)]
     facts["decisions"] = texts(("decision", "learning"))
     end = facts["ended_at"] or facts["last_seen_at"]
@@ -2538,8 +2592,8 @@ def catch_up_summaries(store, project_id, current_session, idle_s=1800):
 def last_summary_block(store, project_id, session_id, source, budget):
     sid = None
     if source == "resume":
-        sid = store.scalar("SELECT id FROM sessions WHERE id=? AND summary_id IS NOT NULL",
-                           (session_id,))
+        sid = store.scalar("SELECT id FROM sessions WHERE id=? AND project_id=? AND "
+                           "summary_id IS NOT NULL", (session_id, project_id))
     if sid is None:
         sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
                            "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
@@ -2547,7 +2601,8 @@ def last_summary_block(store, project_id, session_id, source, budget):
     if sid is None:
         return None, []
     mid, content = store.one("SELECT m.id, m.content FROM sessions s JOIN memories m ON "
-                             "m.id = s.summary_id WHERE s.id=?", (sid,)) or (None, None)
+                             "m.id = s.summary_id WHERE s.id=? AND m.project_id=?",
+                             (sid, project_id)) or (None, None)
     if not mid:
         return None, []
     text = f"### Last session [{mid}]\n" + truncate(content, budget - 40)
@@ -3001,13 +3056,13 @@ def file_context(store, cfg, project, project_id, rel, session_id):
     if len(name) > 3 and name_words:
         # decisions, learnings, notes and errors that mention the file by name
         expr = " AND ".join(f'"{w}"' for w in name_words) + \
-            f' AND terms:"dsproject{int(project_id)}" AND ("dstypedecision" OR ' \
-            '"dstypelearning" OR "dstypenote" OR "dstypeerror")'
+            f' AND terms:"{project_term(project_id)}" AND (' + \
+            " OR ".join(f'"{type_term(t)}"' for t in ("decision", "learning", "note", "error")) + ")"
         known = {h.rowid for h in hits}
         for row in store.all("SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM "
                              "memories_fts WHERE memories_fts MATCH ? ORDER BY rowid DESC "
                              "LIMIT 20) f JOIN memories m ON m.rowid = f.r JOIN projects p ON "
-                             "p.id = m.project_id", (expr,)):
+                             "p.id = m.project_id WHERE m.project_id = ?", (expr, project_id)):
             h = Hit(row)
             if h.rowid not in known and h.session_id != session_id and \
                     name.lower() in h.content.lower():

@@ -8,12 +8,9 @@ import devstream
 
 
 def db_at_version(path, version):
-    conn = apsw.Connection(path)
-    for i in range(version):
-        with conn:
-            conn.execute(devstream.MIGRATIONS[i])
-            conn.execute(f"PRAGMA user_version={i + 1}")
-    return conn
+    store = devstream.Store(path, migrate=False)
+    store.migrate(target=version)
+    return store.conn
 
 
 SEED = {
