@@ -42,11 +42,11 @@ def test_crafted_content_never_crosses_projects(ds):
     ]
     # an edit in alpha of a file named like a project term, and a failure in a session whose id
     # bravo uses too (a session that wandered between repositories)
-    ds.hook({"hook_event_name": "PostToolUse", "session_id": "shared", "cwd": a, "tool_name": "Write",
+    ds.hook({"hook_event_name": "PostToolUse", "session_id": "wandering", "cwd": a, "tool_name": "Write",
              "tool_input": {"file_path": os.path.join(a, "dsproject2_ledger.py"),
                             "content": f"# ALPHA-ONLY {SECRET_WORDS}\n"},
              "tool_response": {"type": "create"}})
-    ds.hook({"hook_event_name": "PostToolUseFailure", "session_id": "shared", "cwd": a,
+    ds.hook({"hook_event_name": "PostToolUseFailure", "session_id": "wandering", "cwd": a,
              "tool_name": "Bash", "tool_input": {"command": "make ledger"},
              "error": f"ALPHA-ONLY failure {SECRET_WORDS} dsproject2 dsproject3"})
     ds.cli("memory", "add", "--type", "decision", f"bravo's own note on the {SECRET_WORDS}",
@@ -74,9 +74,9 @@ def test_crafted_content_never_crosses_projects(ds):
                          "session_id": "later-" + d[-5:], "cwd": d})
         assert b"ALPHA-ONLY" not in start.stdout
     # the session shared by name: bravo's summary holds none of alpha's memories
-    ds.hook({"hook_event_name": "SessionStart", "source": "startup", "session_id": "shared",
+    ds.hook({"hook_event_name": "SessionStart", "source": "startup", "session_id": "wandering",
              "cwd": b})
-    ds.hook({"hook_event_name": "SessionEnd", "reason": "other", "session_id": "shared", "cwd": b})
+    ds.hook({"hook_event_name": "SessionEnd", "reason": "other", "session_id": "wandering", "cwd": b})
     for (content,) in ds.sql("SELECT content FROM memories m JOIN projects p ON p.id=m.project_id"
                              " WHERE p.name != 'alpha'"):
         assert "ALPHA-ONLY" not in content
