@@ -82,11 +82,6 @@ def stage(staging):
          "--no-compile", "--no-deps", "--only-binary=:all:", "--target", staging,
          "-r", os.path.join(HERE, "requirements.lock")])
     shutil.copy2(os.path.join(HERE, "devstream.py"), os.path.join(staging, "devstream.py"))
-    hooks_out = os.path.join(staging, "devstream_hooks")
-    os.makedirs(hooks_out)
-    for name in sorted(os.listdir(os.path.join(HERE, "hooks"))):
-        if name.endswith(".json"):
-            shutil.copy2(os.path.join(HERE, "hooks", name), os.path.join(hooks_out, name))
     pruned = 0
     for rel in PRUNE_DIRS:
         path = os.path.join(staging, rel)

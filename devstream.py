@@ -636,6 +636,17 @@ def open_store(cfg, busy_ms=5000, create=True):
         raise StoreError(f"cannot create data directory: {exc}") from None
 
 
+def open_sessions_to_close(store, project_id, current_session, idle_before, clis_without_end=()):
+    """Active sessions of the project other than the current one that are over: idle since
+    `idle_before`, or of a CLI that never says when a session ends (any age)."""
+    marks = ",".join("?" * len(clis_without_end))
+    either = f" OR cli IN ({marks})" if clis_without_end else ""
+    return [r[0] for r in store.all(
+        "SELECT id FROM sessions WHERE project_id=? AND id != ? AND status='active' AND "
+        f"(last_seen_at < ?{either}) ORDER BY last_seen_at LIMIT 5",
+        (project_id, current_session, idle_before, *clis_without_end))]
+
+
 # ================================================================================================
 # projects: the git common directory's repository (so worktrees share memory), else the directory
 # ================================================================================================
@@ -1185,9 +1196,8 @@ def failure_lines(output, limit=12):
 
 
 def tool_name(payload):
-    """The tool's Claude Code name (other CLIs' names mapped through TOOL_ALIASES)."""
-    name = str(payload.get("tool_name") or "")
-    return TOOL_ALIASES.get(name, name)
+    """The tool's DevStream name (each CLI's adapter has mapped its own ids already)."""
+    return str(payload.get("tool_name") or "")
 
 
 def capture_tool_use(hook, project_id, session_id, task_id):
@@ -1227,6 +1237,22 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             body = f"Edited notebook {rel} ({mode} cell {tin.get('cell_id') or ''})\n" \
                    f"{_snippet(redact_part(tin.get('new_source')), 240)}"
         return "edit", body, rel
+    if tool == "Patch":
+        out = []
+        for f in tin.get("files") or ():
+            fpath = str(f.get("path") or "")
+            if not fpath or is_secret_file(fpath):
+                continue
+            rel = hook.project.rel(fpath)
+            verb = {"add": "Created", "delete": "Deleted"}.get(f.get("action"), "Edited")
+            moved = f" (moved to {hook.project.rel(str(f['moved_to']))})" if f.get("moved_to") \
+                else ""
+            body = f"{verb} {rel}{moved}: +{f.get('added', 0)} -{f.get('removed', 0)} lines"
+            preview = redact_part(f.get("preview") or "")
+            if preview and verb != "Deleted":
+                body += "\n" + _snippet(preview, 300)
+            out.append(("edit", body, rel))
+        return out or None
     if tool in ("Bash", "PowerShell"):
         command = redact_part(tin.get("command")).strip()
         if not command:
@@ -1237,8 +1263,11 @@ def capture_tool_use(hook, project_id, session_id, task_id):
         out = redact_part(res.get("stdout"), "tail")
         err = redact_part(res.get("stderr"), "tail")
         code = res.get("exit_code", res.get("exitCode", res.get("returncode")))
+        unknown = "exit_code" in res and code is None     # the CLI does not report it (Codex)
         interrupted = bool(res.get("interrupted"))
         failed = (isinstance(code, int) and code != 0) or interrupted
+        if unknown:
+            return _unreported_exit(command, out, err)
         if looks_like_test(command):
             fails = failure_lines(out + "\n" + err)
             summary = [l for l in (out + "\n" + err).splitlines()
@@ -1255,6 +1284,21 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             return None
         return "command", f"$ {truncate(command, 500)}\n(exit {code if code is not None else 0})", None
     return None
+
+
+def _unreported_exit(command, out, err):
+    """A shell result without an exit status: keep the output, never claim success; output that
+    reads as a failure (error lines, a traceback, failed tests) is kept as an error."""
+    text = (out + "\n" + err).strip()
+    fails = failure_lines(text)
+    if fails:
+        return "error", f"$ {truncate(command, 300)}\nfailed (exit status not reported; the " \
+            f"output reads as a failure)\n{tail_lines(text)}", None
+    if is_inspection(command):
+        return None
+    tail = tail_lines(text, 6, 400)
+    return "command", f"$ {truncate(command, 500)}\n(exit status not reported)" + \
+        (f"\n{tail}" if tail else ""), None
 
 
 def capture_tool_failure(hook):
@@ -2577,13 +2621,13 @@ def write_summary(store, session_id, text=None, reason=None):
     return mid
 
 
-def catch_up_summaries(store, project_id, current_session, idle_s=1800):
+def catch_up_summaries(store, project_id, current_session, idle_s=1800, clis_without_end=()):
     """Sessions that ended without SessionEnd (it does not always fire): summarised at the next
-    SessionStart once they have been idle for a while."""
-    stale = store.all("SELECT id FROM sessions WHERE project_id=? AND id != ? AND status='active'"
-                      " AND last_seen_at < ? ORDER BY last_seen_at LIMIT 5",
-                      (project_id, current_session, time.time() - idle_s))
-    for (sid,) in stale:
+    SessionStart once they have been idle for a while, or at once for CLIs that never fire it
+    in some modes (their sessions were summarised at each Stop already)."""
+    stale = open_sessions_to_close(store, project_id, current_session, time.time() - idle_s,
+                                   clis_without_end)
+    for sid in stale:
         store.execute("UPDATE sessions SET status='ended', ended_at=last_seen_at, "
                       "end_reason=coalesce(end_reason, 'no SessionEnd') WHERE id=?", (sid,))
         write_summary(store, sid)
@@ -3146,7 +3190,7 @@ def decisions_block(store, project_id, session_id, budget):
 # ================================================================================================
 
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024   # beyond this the event is dropped unread
-CONTEXT_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse")
+CONTEXT_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse")
 
 
 class HookInputError(Exception):
@@ -3156,10 +3200,11 @@ class HookInputError(Exception):
 class Hook:
     """One hook invocation: the payload, the project, and a lazily opened store."""
 
-    def __init__(self, payload, cfg, cli="claude", deadline=None):
+    def __init__(self, payload, cfg, cli="claude", deadline=None, adapter=None):
         self.payload = payload
         self.cfg = cfg
         self.cli = cli
+        self.adapter = adapter or ADAPTERS.get(cli) or ADAPTERS["claude"]
         self.event = payload["hook_event_name"]
         self.session_id = str(payload.get("session_id") or "")
         cwd = payload.get("cwd")
@@ -3229,16 +3274,497 @@ def parse_payload(raw):
     return payload
 
 
-# Gemini CLI and others name events differently; their hooks are mapped onto Claude's names.
-EVENT_ALIASES = {
-    "gemini": {"BeforeAgent": "UserPromptSubmit", "AfterTool": "PostToolUse",
-               "BeforeTool": "PreToolUse", "AfterAgent": "Stop", "PreCompress": "PreCompact"},
-}
-TOOL_ALIASES = {
-    "run_shell_command": "Bash", "write_file": "Write", "replace": "Edit", "edit": "Edit",
-    "read_file": "Read", "glob": "Glob", "grep_search": "Grep", "list_directory": "LS",
-    "apply_patch": "Edit",
-}
+# ------------------------------------------------------------------------------------------------
+# agent CLI adapters: everything DevStream knows about one CLI, in one place
+# ------------------------------------------------------------------------------------------------
+# DevStream's own vocabulary is Claude Code's.  Events: SessionStart, UserPromptSubmit, PreToolUse,
+# PostToolUse, PostToolUseFailure, Stop, SubagentStop, PreCompact, SessionEnd.  Tools: Bash
+# (tool_input.command; result {"stdout", "stderr", "exit_code"}, exit_code None when the CLI does
+# not report one), Edit (file_path, old_string, new_string, replace_all), Write (file_path, content;
+# result {"type": "create"} for a new file), Read (file_path), MultiEdit, NotebookEdit, and Patch
+# (tool_input {"files": [{"path", "action", "added", "removed", "preview"}]}: one patch, many
+# files).  A failure's `error` text starts with "Exit code N" when the CLI tells.  An adapter
+# turns one CLI's payload into that shape; the handlers know nothing of the CLI.  A fifth CLI is
+# one more Adapter subclass in ADAPTERS (and one end-to-end test).
+
+def _after(text, label):
+    """The rest of the line after `label` at the start of a line of `text`, or None."""
+    for line in text.splitlines():
+        if line.startswith(label):
+            return line[len(label):].strip()
+    return None
+
+
+def _int_or_none(text):
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+class Adapter:
+    name = ""                   # --cli NAME
+    label = ""                  # how the CLI names itself
+    binary = ""                 # its command, for `devstream install` to detect it
+    home_env = ""               # the environment variable that moves its home
+    home_default = ""           # its home under ~
+    settings_file = "settings.json"   # user settings, inside its home
+    project_file = ""           # the settings file inside a project (--scope project)
+    timeout_unit = 1            # a registered timeout is seconds x this
+    handler_extra = {}          # extra keys of every registered handler
+    events = {}                 # the CLI's event name -> DevStream's; None: not handled
+    tools = {}                  # the CLI's tool id -> DevStream's
+    registers = ()              # what install registers: (event, matcher or None, timeout s or None)
+    context_after_read = False  # file context answers PostToolUse(Read): pre-edit context is lost
+    ends_sessions = True        # fires SessionEnd in every mode
+
+    def home(self, env):
+        return env.get(self.home_env) or os.path.join(os.path.expanduser("~"), self.home_default)
+
+    def settings_path(self, scope="user", project_dir=None, env=None):
+        env = os.environ if env is None else env
+        if scope == "project":
+            return os.path.join(os.path.abspath(project_dir or os.getcwd()), self.project_file)
+        return os.path.join(self.home(env), self.settings_file)
+
+    def registration(self, command):
+        """The `hooks` object DevStream adds to the CLI's settings."""
+        hooks = {}
+        for event, matcher, timeout in self.registers:
+            handler = dict(self.handler_extra, type="command", command=command)
+            if timeout is not None:
+                handler["timeout"] = int(round(timeout * self.timeout_unit))
+            group = {"matcher": matcher} if matcher else {}
+            group["hooks"] = [handler]
+            hooks.setdefault(event, []).append(group)
+        return hooks
+
+    def event(self, name):
+        """DevStream's name for the CLI's event (None: DevStream does nothing with it)."""
+        return self.events.get(name, name)
+
+    def normalize(self, payload):
+        """The payload in DevStream's own shape (changed in place and returned)."""
+        tool = payload.get("tool_name")
+        if isinstance(tool, str) and tool in self.tools:
+            payload["tool_name"] = self.tools[tool]
+        return payload
+
+    def installed(self, env=None):
+        import shutil
+        env = os.environ if env is None else env
+        return bool(shutil.which(self.binary, path=env.get("PATH"))) or \
+            os.path.isdir(self.home(env))
+
+    def install_notes(self, path, env):
+        """Lines `install` prints after registering: what else the user must do."""
+        return []
+
+    def doctor_checks(self, doctor, scope, path, env):
+        """Extra doctor checks for a registration found at `path`."""
+
+    can_trust = False           # `install --trust` can record the user's trust for it
+
+    def trust(self, path, env):
+        return []
+
+    def forget_trust(self, path, env):
+        """Before uninstall: remove what `trust` recorded.  Returns lines to print."""
+        return []
+
+
+class ClaudeAdapter(Adapter):
+    name, label, binary = "claude", "Claude Code", "claude"
+    home_env, home_default = "CLAUDE_CONFIG_DIR", ".claude"
+    project_file = os.path.join(".claude", "settings.local.json")   # personal: holds local paths
+    # SessionEnd has no timeout on purpose: one would raise Claude Code's shared 1.5 s budget
+    registers = (
+        ("SessionStart", None, 10), ("UserPromptSubmit", None, 10),
+        ("PreToolUse", "^(Edit|Write|MultiEdit|NotebookEdit)$", 10),
+        ("PostToolUse", "^(Bash|PowerShell|Edit|Write|MultiEdit|NotebookEdit|Agent|Task)$", 10),
+        ("PostToolUseFailure", None, 10), ("Stop", None, 10), ("SubagentStop", None, 10),
+        ("PreCompact", None, 10), ("SessionEnd", None, None),
+    )
+
+
+class GeminiAdapter(Adapter):
+    name, label, binary = "gemini", "Gemini CLI", "gemini"
+    home_env, home_default = "GEMINI_CLI_HOME", ""
+    project_file = os.path.join(".gemini", "settings.json")
+    timeout_unit = 1000                         # milliseconds
+    handler_extra = {"name": "devstream"}
+    # BeforeTool context never reaches the model and PreCompress fires before every model request
+    # (it is not a compaction): neither is registered, and both are ignored if they arrive.
+    events = {"BeforeAgent": "UserPromptSubmit", "AfterTool": "PostToolUse",
+              "AfterAgent": "Stop", "BeforeTool": None, "PreCompress": None}
+    tools = {"run_shell_command": "Bash", "write_file": "Write", "replace": "Edit",
+             "read_file": "Read", "glob": "Glob", "grep_search": "Grep", "list_directory": "LS",
+             "read_many_files": "Read"}
+    registers = (
+        ("SessionStart", None, 10), ("BeforeAgent", None, 10),
+        ("AfterTool", "^(run_shell_command|write_file|replace|read_file)$", 10),
+        ("AfterAgent", None, 10), ("SessionEnd", None, 1.5),
+    )
+    context_after_read = True
+
+    def home(self, env):
+        # GEMINI_CLI_HOME stands in for the user's home directory; settings live in its .gemini/
+        base = env.get(self.home_env) or os.path.expanduser("~")
+        return os.path.join(base, ".gemini")
+
+    def normalize(self, payload):
+        super().normalize(payload)
+        prompt = payload.get("prompt")
+        if isinstance(prompt, str):
+            payload["prompt"] = strip_hook_context(prompt)
+        tool = payload.get("tool_name")
+        tin = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+        res = payload.get("tool_response")
+        if not isinstance(res, dict) or "llmContent" not in res and "returnDisplay" not in res:
+            return payload
+        display = res.get("returnDisplay")
+        if tool == "Bash":
+            payload["tool_response"] = gemini_shell_result(res)
+        elif tool == "Write":
+            new = isinstance(display, dict) and display.get("isNewFile")
+            payload["tool_response"] = {"type": "create" if new else "update"}
+        elif tool == "Edit":
+            if tin.get("allow_multiple"):
+                tin["replace_all"] = True
+        return payload
+
+    def install_notes(self, path, env):
+        trusted = os.path.join(self.home(env), "trustedFolders.json")
+        return [f"note: Gemini CLI runs hooks only in trusted folders. Trust each project when "
+                f"gemini asks (or with /permissions); the rules are kept in {trusted}. "
+                "`devstream doctor` in a project says whether it is trusted."]
+
+    def trust_of(self, folder, env):
+        """True/False when a trustedFolders.json rule (or the environment) decides, else None."""
+        if env.get("GEMINI_CLI_TRUST_WORKSPACE") == "true":
+            return True
+        if env.get("GEMINI_CLI_TRUST_WORKSPACE") == "false":
+            return False
+        path = env.get("GEMINI_CLI_TRUSTED_FOLDERS_PATH") or \
+            os.path.join(self.home(env), "trustedFolders.json")
+        try:
+            _, rules = read_settings(path)
+        except UserError:
+            return None
+        where = os.path.realpath(folder)
+        best, verdict = -1, None
+        for rule, level in rules.items():
+            base = os.path.dirname(rule) if level == "TRUST_PARENT" else rule
+            base = os.path.realpath(os.path.expanduser(base))
+            if (where == base or where.startswith(base.rstrip(os.sep) + os.sep)) and \
+                    len(rule) > best:
+                best, verdict = len(rule), level
+        if verdict == "DO_NOT_TRUST":
+            return False
+        return True if verdict in ("TRUST_FOLDER", "TRUST_PARENT") else None
+
+    def doctor_checks(self, doctor, scope, path, env):
+        try:
+            _, settings = read_settings(os.path.join(self.home(env), "settings.json"))
+        except UserError:
+            settings = {}
+        security = settings.get("security") if isinstance(settings.get("security"), dict) else {}
+        ft = security.get("folderTrust") if isinstance(security.get("folderTrust"), dict) else {}
+        if ft.get("enabled") is False:
+            doctor.add("gemini folder", "PASS", "folder trust is off: hooks run in every folder")
+            return
+        here = os.getcwd()
+        trust = self.trust_of(here, env)
+        if trust:
+            doctor.add("gemini folder", "PASS", f"{here} is a trusted folder: hooks run here")
+        else:
+            doctor.add("gemini folder", "WARN",
+                       f"{here} is {'not trusted' if trust is False else 'not marked trusted'}"
+                       " in Gemini CLI: it runs no hooks here, so DevStream is inert",
+                       "start `gemini` in this folder and trust it (or /permissions), or add "
+                       f"\"{here}\": \"TRUST_FOLDER\" to "
+                       f"{os.path.join(self.home(env), 'trustedFolders.json')}")
+
+
+def strip_hook_context(prompt):
+    """The user's words without the `<hook_context>` blocks Gemini CLI puts before them (in -p
+    mode SessionStart's context, DevStream's own text, is prepended to the prompt)."""
+    text, stripped = prompt, False
+    for opening, closing in (("<hook_context>", "</hook_context>"),
+                             ("&lt;hook_context&gt;", "&lt;/hook_context&gt;")):
+        while text.lstrip().startswith(opening):
+            end = text.find(closing)
+            if end < 0:
+                return ""
+            text, stripped = text[end + len(closing):], True
+    return text.strip() if stripped else prompt
+
+
+def gemini_shell_result(res):
+    """Gemini's run_shell_command result: the exit code exists only as `Exit Code: N` text."""
+    llm = str(res.get("llmContent") or "")
+    body = llm.replace("<untrusted_context>", "").replace("</untrusted_context>", "").strip()
+    output = body.split("Output:", 1)[1] if body.startswith("Output:") else body
+    for label in ("\nExit Code:", "\nError:", "\nSignal:", "\nBackground PIDs:",
+                  "\nProcess Group PGID:"):
+        output = output.split(label, 1)[0]
+    code = _int_or_none(_after(body, "Exit Code:"))
+    err = str(res.get("error") or "")
+    if not err:
+        e = _after(body, "Error:")
+        err = "" if e in (None, "(none)") else e
+    if code is None and err:
+        code = 1
+    return {"stdout": output.strip(), "stderr": err, "exit_code": code if code is not None else 0}
+
+
+class CodexAdapter(Adapter):
+    name, label, binary = "codex", "Codex CLI", "codex"
+    home_env, home_default = "CODEX_HOME", ".codex"
+    settings_file = "hooks.json"
+    project_file = os.path.join(".codex", "hooks.json")
+    tools = {"apply_patch": "Patch", "shell": "Bash", "exec_command": "Bash"}
+    registers = (
+        ("SessionStart", None, 10), ("UserPromptSubmit", None, 10),
+        ("PreToolUse", "^apply_patch$", 10), ("PostToolUse", "^(Bash|apply_patch)$", 10),
+        ("Stop", None, 10), ("SessionEnd", None, 3),      # Codex clamps SessionEnd to 3 s
+    )
+
+    def normalize(self, payload):
+        raw_tool = payload.get("tool_name")
+        super().normalize(payload)
+        tin = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+        res = payload.get("tool_response")
+        if payload.get("tool_name") == "Patch":
+            patch = tin.get("command") or tin.get("patch") or tin.get("input") or ""
+            payload["tool_input"] = {"files": parse_patch(str(patch))}
+        elif raw_tool == "Bash" and isinstance(res, str):
+            # a plain string of the output: Codex does not say how the command exited
+            payload["tool_response"] = {"stdout": res, "stderr": "", "exit_code": None}
+        return payload
+
+    def install_notes(self, path, env):
+        return [f"note: Codex runs these hooks only once you trust them. Start `codex`, type "
+                f"/hooks, review DevStream's {len(self.registers)} hooks from {path} and trust "
+                "them (until then `codex exec` skips them without a word). `devstream doctor` "
+                "tells whether they are trusted; `devstream install --cli codex --trust` records "
+                "the trust in config.toml for you."]
+
+    can_trust = True
+
+    def trust(self, path, env):
+        """Record trust in DevStream's hooks, as Codex's /hooks review does (the user asked for
+        it with --trust)."""
+        config = os.path.join(self.home(env), "config.toml")
+        entries = self.trust_entries(path, env)
+        codex_write_state(config, {key: current for key, current, _, _ in entries})
+        return [f"trusted {len(entries)} DevStream hooks in {config} (as /hooks in codex would)"]
+
+    def forget_trust(self, path, env):
+        config = os.path.join(self.home(env), "config.toml")
+        entries = [(k, t) for k, cur, t, _ in self.trust_entries(path, env) if t is not None]
+        if not entries:
+            return []
+        codex_write_state(config, {key: None for key, _ in entries})
+        return [f"removed the trust of {len(entries)} DevStream hooks from {config}"]
+
+    def trust_entries(self, path, env):
+        """(state key, current hash, trusted hash or None, enabled) per DevStream handler."""
+        try:
+            _, data = read_settings(path)
+        except UserError:
+            return []
+        state = codex_hook_state(os.path.join(self.home(env), "config.toml"))
+        out = []
+        for event, groups in (data.get("hooks") or {}).items():
+            for gi, group in enumerate(groups if isinstance(groups, list) else ()):
+                handlers = group.get("hooks") if isinstance(group, dict) else None
+                for hi, handler in enumerate(handlers if isinstance(handlers, list) else ()):
+                    if not is_devstream_handler(handler):
+                        continue
+                    key = f"{os.path.abspath(path)}:{codex_event_label(event)}:{gi}:{hi}"
+                    entry = state.get(key) if isinstance(state.get(key), dict) else {}
+                    out.append((key, codex_hook_hash(event, group, handler),
+                                entry.get("trusted_hash"), entry.get("enabled", True)))
+        return out
+
+    def doctor_checks(self, doctor, scope, path, env):
+        entries = self.trust_entries(path, env)
+        if not entries:
+            return
+        untrusted = [k for k, cur, trusted, _ in entries if trusted is None]
+        modified = [k for k, cur, trusted, _ in entries if trusted is not None and trusted != cur]
+        disabled = [k for k, _, _, enabled in entries if enabled is False]
+        fix = (f"start `codex`, type /hooks and trust DevStream's hooks (or run `devstream install"
+               f" --cli codex{' --scope project' if scope == 'project' else ''} --trust`)")
+        if untrusted or modified:
+            what = []
+            if untrusted:
+                what.append(f"{len(untrusted)} not trusted")
+            if modified:
+                what.append(f"{len(modified)} changed since they were trusted")
+            doctor.add(f"codex trust/{scope}", "WARN",
+                       f"{', '.join(what)} of {len(entries)} DevStream hooks in {path}: Codex "
+                       "skips them silently, so DevStream is inert in Codex", fix)
+        elif disabled:
+            doctor.add(f"codex trust/{scope}", "WARN",
+                       f"{len(disabled)} DevStream hooks are disabled in Codex's /hooks",
+                       "enable them in `codex` → /hooks")
+        else:
+            doctor.add(f"codex trust/{scope}", "PASS",
+                       f"all {len(entries)} DevStream hooks in {path} are trusted")
+
+
+def codex_event_label(event):
+    """Codex's snake_case key for an event name (PreToolUse -> pre_tool_use)."""
+    out = []
+    for i, ch in enumerate(event):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def codex_hook_hash(event, group, handler):
+    """The hash Codex records as a hook's `trusted_hash`: sha256 of the canonical JSON of the
+    event's key, the group's matcher and the one handler with its defaults filled in."""
+    import hashlib
+    import json
+    timeout = handler.get("timeout", handler.get("timeoutSec"))
+    timeout = int(timeout) if isinstance(timeout, (int, float)) else None
+    if event == "SessionEnd":
+        timeout = min(3, max(1, timeout if timeout is not None else 1))
+    else:
+        timeout = max(1, timeout if timeout is not None else 600)
+    norm = {"type": "command", "command": handler.get("command"), "timeout": timeout,
+            "async": bool(handler.get("async", False))}
+    if handler.get("statusMessage") is not None:
+        norm["statusMessage"] = handler["statusMessage"]
+    identity = {"event_name": codex_event_label(event), "hooks": [norm]}
+    matcher = group.get("matcher")
+    if matcher is not None and event not in ("UserPromptSubmit", "Stop"):
+        identity["matcher"] = matcher
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def codex_hook_state(config_path):
+    """[hooks.state] of Codex's config.toml: {key: {"trusted_hash": ..., "enabled": ...}}."""
+    import tomllib
+    try:
+        with open(config_path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    hooks = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
+    return hooks.get("state") if isinstance(hooks.get("state"), dict) else {}
+
+
+def codex_write_state(config_path, updates):
+    """Set (hash) or remove (None) `[hooks.state."KEY"] trusted_hash` tables in Codex's
+    config.toml, leaving every other line as it was; the result must parse or nothing changes."""
+    import json
+    import tomllib
+    try:
+        with open(config_path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    headers = {f"[hooks.state.{json.dumps(key)}]": key for key in updates}
+    out, skipping = [], False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped in headers
+        if not skipping:
+            out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    for header, key in headers.items():
+        if updates[key] is not None:
+            out += ["", header, f"trusted_hash = {json.dumps(updates[key])}"]
+    text = "\n".join(out).lstrip("\n") + "\n"
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{config_path} would not stay valid TOML ({exc}); trust DevStream's "
+                        "hooks in codex with /hooks instead") from None
+    mode = os.stat(config_path).st_mode & 0o777 if os.path.exists(config_path) else 0o600
+    write_atomic(config_path, text.encode("utf-8"), mode)
+
+
+def parse_patch(text):
+    """Files of a Codex apply_patch text (`*** Add File:`, `*** Update File:`, `*** Delete File:`,
+    `*** Move to:`), each with its added and removed line counts and a short preview."""
+    files, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("*** ") and " File: " in line:
+            action = line[4:].split(" File: ", 1)[0].strip().lower()
+            cur = {"path": line.split(" File: ", 1)[1].strip(), "action": action, "added": 0,
+                   "removed": 0, "preview": []}
+            files.append(cur)
+        elif line.startswith("*** Move to:") and cur is not None:
+            cur["moved_to"] = line.split(":", 1)[1].strip()
+        elif cur is None or line.startswith("*** "):
+            continue
+        elif line.startswith("+"):
+            cur["added"] += 1
+            if len(cur["preview"]) < 6:
+                cur["preview"].append(line)
+        elif line.startswith("-"):
+            cur["removed"] += 1
+            if len(cur["preview"]) < 6:
+                cur["preview"].append(line)
+    for f in files:
+        f["preview"] = "\n".join(f["preview"])
+    return files
+
+
+class QwenAdapter(Adapter):
+    name, label, binary = "qwen", "Qwen Code", "qwen"
+    home_env, home_default = "QWEN_HOME", ".qwen"
+    project_file = os.path.join(".qwen", "settings.json")
+    tools = {"run_shell_command": "Bash", "write_file": "Write", "edit": "Edit", "replace": "Edit",
+             "read_file": "Read", "glob": "Glob", "grep_search": "Grep", "list_directory": "LS",
+             "read_many_files": "Read"}
+    # PreToolUse context is not delivered: file context answers PostToolUse(read_file) instead.
+    # SessionEnd fires only in interactive runs; -p sessions are summarised at Stop.
+    registers = (
+        ("SessionStart", None, 10), ("UserPromptSubmit", None, 10),
+        ("PostToolUse", "^(run_shell_command|edit|write_file|replace|read_file)$", 10),
+        ("PostToolUseFailure", "^(run_shell_command|edit|write_file|replace)$", 10),
+        ("Stop", None, 10), ("SessionEnd", None, 2),
+    )
+    context_after_read = True
+    ends_sessions = False
+
+    def normalize(self, payload):
+        super().normalize(payload)
+        tool = payload.get("tool_name")
+        res = payload.get("tool_response")
+        if tool == "Write" and isinstance(res, dict) and "returnDisplay" in res:
+            display = res.get("returnDisplay")
+            new = isinstance(display, dict) and (display.get("isNewFile") or
+                                                 display.get("originalContent") == "")
+            payload["tool_response"] = {"type": "create" if new else "update"}
+        error = payload.get("error")
+        if tool == "Bash" and isinstance(error, str) and error.startswith("Command:"):
+            # "Command: ...\nDirectory: ...\nOutput: ...\nError: ...\nExit Code: N\n..."
+            code = _int_or_none(_after(error, "Exit Code:"))
+            output = error.split("\nOutput:", 1)[1] if "\nOutput:" in error else ""
+            for label in ("\nError:", "\nExit Code:", "\nSignal:", "\nBackground PIDs:",
+                          "\nProcess Group PGID:"):
+                output = output.split(label, 1)[0]
+            err = _after(error, "Error:")
+            detail = "\n".join(t for t in (output.strip(), "" if err in (None, "(none)") else err)
+                               if t)
+            head = f"Exit code {code}" if code is not None else "Command failed"
+            payload["error"] = f"{head}\n{detail}".strip()
+        return payload
+
+
+ADAPTERS = {a.name: a for a in (ClaudeAdapter(), GeminiAdapter(), CodexAdapter(), QwenAdapter())}
+CLIS_WITHOUT_SESSION_END = tuple(n for n, a in ADAPTERS.items() if not a.ends_sessions)
 
 
 SESSION_COUNTERS = ("prompts", "tool_events", "errors", "turns")
@@ -3288,7 +3814,8 @@ def on_session_start(hook):
         if source in ("compact", "clear"):
             # the conversation was compacted or cleared: what was injected is gone from it
             store.execute("DELETE FROM injections WHERE session_id=?", (hook.session_id,))
-        catch_up_summaries(store, hook.project_id, hook.session_id)
+        catch_up_summaries(store, hook.project_id, hook.session_id,
+                           clis_without_end=CLIS_WITHOUT_SESSION_END)
     text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
                                         hook.session_id, source)
     if items:
@@ -3319,6 +3846,9 @@ def on_pre_tool(hook):
     p = hook.payload
     tool = tool_name(p)
     tin = p.get("tool_input") if isinstance(p.get("tool_input"), dict) else {}
+    if tool == "Patch":
+        return _file_context_for(hook, [f.get("path") for f in tin.get("files") or ()],
+                                 "PreToolUse")
     fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
     if tool not in EDIT_TOOLS or not fpath or is_secret_file(fpath):
         return None
@@ -3336,17 +3866,42 @@ def _store_capture(hook, captured, counter):
         ensure_session(hook)
         store.execute(f"UPDATE sessions SET tool_events=tool_events+1{counter} WHERE id=?",
                       (hook.session_id,))
-        if captured:
-            mtype, content, path = captured
+        for mtype, content, path in ([captured] if isinstance(captured, tuple) else
+                                     captured or ()):
             add_memory(store, hook.project_id, mtype, content, path=path,
                        session_id=hook.session_id, task_id=current_task_id(store, hook.project_id))
 
 
+def _file_context_for(hook, paths, event):
+    """What is known about these files, for the agent, recorded as shown."""
+    texts, shown = [], []
+    for fpath in paths:
+        if not fpath or is_secret_file(fpath):
+            continue
+        text, items = file_context(hook.store, hook.cfg, hook.project, hook.project_id,
+                                   hook.project.rel(str(fpath)), hook.session_id)
+        items = [i for i in items if i not in shown]
+        if text and items:
+            texts.append(text)
+            shown.extend(items)
+    if shown:
+        with hook.store.write():
+            record_injection(hook.store, hook.session_id, shown, event)
+    return "\n\n".join(texts) or None
+
+
 def on_post_tool(hook):
+    if hook.adapter.context_after_read and tool_name(hook.payload) == "Read":
+        # this CLI drops context before an edit; after a read it reaches the model in time
+        tin = hook.payload.get("tool_input")
+        tin = tin if isinstance(tin, dict) else {}
+        return _file_context_for(hook, [tin.get("file_path") or tin.get("path")], "PostToolUse")
     captured = capture_tool_use(hook, None, None, None)
     if captured is None:
         return None
-    _store_capture(hook, captured, ", errors=errors+1" if captured[0] == "error" else "")
+    failed = any(c[0] == "error" for c in ([captured] if isinstance(captured, tuple) else
+                                            captured))
+    _store_capture(hook, captured, ", errors=errors+1" if failed else "")
     return None
 
 
@@ -3359,6 +3914,9 @@ def on_stop(hook):
     store = hook.store
     with store.write():
         ensure_session(hook, counter="turns")
+        if not hook.adapter.ends_sessions:
+            # no SessionEnd may come (Qwen Code -p): every turn leaves the summary up to date
+            write_summary(store, hook.session_id)
     maybe_embed_after_event(hook)
     return None
 
@@ -3448,17 +4006,19 @@ def run_hook(cli="claude"):
         box[0] = started + cfg.hook_deadline_ms / 1000
         _thread.start_new_thread(_watchdog, (box,))
         payload = parse_payload(read_stdin_bytes())
+        adapter = ADAPTERS.get(cli) or ADAPTERS["claude"]
         original = payload["hook_event_name"]
-        event = EVENT_ALIASES.get(cli, {}).get(original, original)
-        payload["hook_event_name"] = event
-        box[1] = event
+        event = adapter.event(original)
+        box[1] = event or original
         handler = HANDLERS.get(event)
         if handler is None:
-            log("info", "hook.ignored_event", hook_event=event)
+            log("info", "hook.ignored_event", hook_event=original)
             return 0
+        payload["hook_event_name"] = event
+        adapter.normalize(payload)
         if event == "SessionEnd":
             box[0] = min(box[0], started + cfg.session_end_deadline_ms / 1000)
-        hook = Hook(payload, cfg, cli, deadline=box[0])
+        hook = Hook(payload, cfg, cli, deadline=box[0], adapter=adapter)
         try:
             if project_ignored(hook.project, cfg):
                 return 0
@@ -3493,30 +4053,12 @@ def run_hook(cli="claude"):
 # install: hook registration in each agent CLI's settings, merged, backed up, atomic
 # ================================================================================================
 
-CLI_NAMES = ("claude", "gemini", "codex", "qwen")
+CLI_NAMES = tuple(ADAPTERS)
 HOOK_MARKER = " hook --cli "            # every command DevStream registers contains this
 
 
 def settings_path(cli, scope="user", project_dir=None, env=None):
-    env = os.environ if env is None else env
-    home = os.path.expanduser("~")
-    if scope == "project":
-        base = os.path.abspath(project_dir or os.getcwd())
-        # project scope uses the personal, uncommitted file: the command holds this machine's paths
-        return {
-            "claude": os.path.join(base, ".claude", "settings.local.json"),
-            "gemini": os.path.join(base, ".gemini", "settings.json"),
-            "codex": os.path.join(base, ".codex", "hooks.json"),
-            "qwen": os.path.join(base, ".qwen", "settings.json"),
-        }[cli]
-    if cli == "claude":
-        return os.path.join(env.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude"),
-                            "settings.json")
-    return {
-        "gemini": os.path.join(home, ".gemini", "settings.json"),
-        "codex": os.path.join(home, ".codex", "hooks.json"),
-        "qwen": os.path.join(home, ".qwen", "settings.json"),
-    }[cli]
+    return ADAPTERS[cli].settings_path(scope, project_dir, env)
 
 
 def _shell_quote(text):
@@ -3557,31 +4099,6 @@ def launcher_path(cfg):
 def hook_command(cfg, cli):
     python = os.path.abspath(sys.executable)
     return f"{_shell_quote(python)} -IS {_shell_quote(launcher_path(cfg))} hook --cli {cli}"
-
-
-def template_dirs():
-    here = os.path.dirname(os.path.abspath(__file__))
-    return [os.path.join(here, "hooks"), os.path.join(here, "devstream_hooks")]
-
-
-def load_template(cli):
-    import json
-    for d in template_dirs():
-        path = os.path.join(d, f"{cli}.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                return json.load(fh)
-    raise UserError(f"no hook template for {cli!r} (looked in {', '.join(template_dirs())})")
-
-
-def _fill(obj, command):
-    if isinstance(obj, dict):
-        return {k: _fill(v, command) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_fill(v, command) for v in obj]
-    if isinstance(obj, str):
-        return obj.replace("{command}", command)
-    return obj
 
 
 def is_devstream_handler(handler):
@@ -3711,16 +4228,71 @@ def link_on_path(target):
     return link, on_path
 
 
+def _cli_targets(args, default="claude"):
+    raw = args.get("cli")
+    names = [n.strip() for n in (raw or default).split(",") if n.strip()]
+    for name in names:
+        if name not in ADAPTERS:
+            raise UsageError(f"--cli must be one of {', '.join(CLI_NAMES)}")
+    return names
+
+
+def _offer_detected(args, names):
+    """`install` without --cli: Claude Code, plus the other CLIs found here if the user agrees
+    (asked on a terminal; otherwise named with the command that registers them)."""
+    found = [a for n, a in ADAPTERS.items() if n not in names and a.installed()]
+    lines = []
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.flag("json") \
+        and not args.flag("dry_run")
+    for adapter in found:
+        if interactive:
+            answer = input(f"{adapter.label} is installed here. Register DevStream with it too? "
+                           "[y/N] ").strip().lower()
+            if answer in ("y", "yes"):
+                names.append(adapter.name)
+                continue
+        lines.append(f"also found {adapter.label}: `devstream install --cli {adapter.name}` "
+                     "registers DevStream with it")
+    return names, lines
+
+
+def install_cli(cfg, adapter, scope, project_dir, dry, trust=False):
+    """Register DevStream's hooks with one CLI.  Returns (settings path, changed, lines)."""
+    command = hook_command(cfg, adapter.name)
+    hooks = adapter.registration(command)
+    spath = adapter.settings_path(scope, project_dir)
+    changed, text = update_settings(
+        spath, lambda s: merge_devstream_hooks(strip_devstream_hooks(s), hooks), dry)
+    lines = []
+    if dry:
+        lines.append(f"would write {spath}:" if changed else f"{spath} already up to date")
+        if changed:
+            lines.append(text.rstrip())
+        return spath, changed, lines
+    lines.append(f"hooks ({adapter.label}): {spath}" + (
+        " (updated; previous file kept as "
+        f"{os.path.basename(spath)}.devstream-backup)" if changed else
+        " (already up to date, not touched)"))
+    if trust:
+        lines.extend(adapter.trust(spath, os.environ))
+    else:
+        lines.extend(adapter.install_notes(spath, os.environ))
+    return spath, changed, lines
+
+
 def cmd_install(args):
     cfg = Config()
-    cli = args.get("cli", "claude")
     scope = args.get("scope", "user")
-    if cli not in CLI_NAMES:
-        raise UsageError(f"--cli must be one of {', '.join(CLI_NAMES)}")
     if scope not in ("user", "project"):
         raise UsageError("--scope must be user or project")
+    names = _cli_targets(args)
+    trust = args.flag("trust")
+    if trust and any(not ADAPTERS[n].can_trust for n in names):
+        raise UsageError("--trust applies to --cli codex only")
     dry = args.flag("dry_run")
-    lines = []
+    lines, offers = [], []
+    if args.get("cli") is None:
+        names, offers = _offer_detected(args, names)
     if not dry:
         path, changed = install_launcher(cfg)
         lines.append(f"launcher: {path}{'' if changed else ' (unchanged)'}")
@@ -3731,35 +4303,35 @@ def cmd_install(args):
         store = open_store(cfg)
         store.close()
         lines.append(f"database: {cfg.paths.db}")
-    template = _fill(load_template(cli), hook_command(cfg, cli))
-    spath = settings_path(cli, scope, args.get("project_dir"))
-    changed, text = update_settings(
-        spath, lambda s: merge_devstream_hooks(strip_devstream_hooks(s), template["hooks"]), dry)
-    if dry:
-        lines.append(f"would write {spath}:" if changed else f"{spath} already up to date")
-        if changed:
-            lines.append(text.rstrip())
-    else:
-        lines.append(f"hooks: {spath}" + (" (updated; previous file kept as "
-                     f"{os.path.basename(spath)}.devstream-backup)" if changed else
-                     " (already up to date, not touched)"))
-    emit(args, {"settings": spath, "changed": changed, "dry_run": dry}, "\n".join(lines))
+    results = []
+    for name in names:
+        spath, changed, more = install_cli(cfg, ADAPTERS[name], scope, args.get("project_dir"),
+                                           dry, trust)
+        results.append({"cli": name, "settings": spath, "changed": changed})
+        lines.extend(more)
+    lines.extend(offers)
+    first = results[0]
+    emit(args, {"settings": first["settings"], "changed": first["changed"], "dry_run": dry,
+                "registered": results}, "\n".join(lines))
     return 0
 
 
 def cmd_uninstall(args):
-    cli = args.get("cli", "claude")
     scope = args.get("scope", "user")
-    if cli not in CLI_NAMES:
-        raise UsageError(f"--cli must be one of {', '.join(CLI_NAMES)}")
-    spath = settings_path(cli, scope, args.get("project_dir"))
-    if not os.path.exists(spath):
-        emit(args, {"settings": spath, "changed": False}, f"{spath} does not exist; nothing to do")
-        return 0
-    changed, _ = update_settings(spath, strip_devstream_hooks)
-    emit(args, {"settings": spath, "changed": changed},
-         f"removed DevStream's hooks from {spath}" if changed else
-         f"no DevStream hooks in {spath}")
+    results, lines = [], []
+    for name in _cli_targets(args):
+        adapter = ADAPTERS[name]
+        spath = adapter.settings_path(scope, args.get("project_dir"))
+        if not os.path.exists(spath):
+            results.append({"cli": name, "settings": spath, "changed": False})
+            lines.append(f"{spath} does not exist; nothing to do")
+            continue
+        lines.extend(adapter.forget_trust(spath, os.environ))
+        changed, _ = update_settings(spath, strip_devstream_hooks)
+        results.append({"cli": name, "settings": spath, "changed": changed})
+        lines.append(f"removed DevStream's hooks from {spath}" if changed else
+                     f"no DevStream hooks in {spath}")
+    emit(args, dict(results[0], removed=results), "\n".join(lines))
     return 0
 
 
@@ -4007,6 +4579,7 @@ class Doctor:
                          f"re-run `devstream install --cli {cli} --scope {scope}`")
             else:
                 self.add(f"hooks {cli}/{scope}", "PASS", f"{path}")
+            ADAPTERS[cli].doctor_checks(self, scope, path, self.cfg.env)
 
     def check_round_trip(self):
         import subprocess
@@ -4809,6 +5382,7 @@ COMMANDS = {
     "version": (cmd_version, {}, 0, 0),
     "help": (cmd_help, {}, 0, None),
     "install": (cmd_install, {"--scope": "value", "--project-dir": "value", "--cli": "value",
+                              "--trust": "flag",
                               "--dry-run": "flag"}, 0, 0),
     "uninstall": (cmd_uninstall, {"--scope": "value", "--project-dir": "value", "--cli": "value"},
                   0, 0),
