@@ -66,6 +66,53 @@ class Paths:
         self.pyz = os.path.join(self.data, "devstream.pyz")
 
 
+PRIVATE_UMASK = 0o077       # every file DevStream creates is its user's alone (set in main)
+
+
+def exposed_files(paths):
+    """Directories and files holding DevStream's data (database, WAL, SHM, logs, config, caches,
+    backups, exports kept beside them) that other local users can read or enter: [(path, mode)].
+    The installed code (bin/, app/, devstream.pyz) is not data and is left out."""
+    found, seen = [], set()
+    for d in (paths.data, paths.config_dir, paths.logs):
+        if d in seen:
+            continue
+        seen.add(d)
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        if st.st_mode & 0o077:
+            found.append((d, st.st_mode & 0o777))
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            full = os.path.join(d, name)
+            if full in (paths.pyz, paths.app, paths.bin, paths.logs):
+                continue
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if (st.st_mode & 0o170000) == 0o100000 and st.st_mode & 0o077:
+                found.append((full, st.st_mode & 0o777))
+    return found
+
+
+def make_private(paths):
+    """chmod what exposed_files() finds: directories 0700, files 0600.  Returns the paths."""
+    fixed = []
+    for path, mode in exposed_files(paths):
+        try:
+            os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+            fixed.append(path)
+        except OSError:
+            pass
+    return fixed
+
+
 # Defaults; the config file (TOML, same names) and then the environment override them.
 DEFAULTS = {
     "ollama_url": "http://127.0.0.1:11434",
@@ -4303,6 +4350,9 @@ def cmd_install(args):
         store = open_store(cfg)
         store.close()
         lines.append(f"database: {cfg.paths.db}")
+        fixed = make_private(cfg.paths)
+        if fixed:
+            lines.append(f"made private (others could read them): {', '.join(fixed)}")
     results = []
     for name in names:
         spath, changed, more = install_cli(cfg, ADAPTERS[name], scope, args.get("project_dir"),
@@ -4372,7 +4422,8 @@ class Doctor:
 
     def run(self):
         for check in (self.check_interpreter, self.check_package, self.check_launcher,
-                      self.check_config, self.check_database, self.check_extensions,
+                      self.check_config, self.check_permissions, self.check_database,
+                      self.check_extensions,
                       self.check_ollama, self.check_breaker, self.check_pending, self.check_hooks,
                       self.check_round_trip, self.check_logs):
             try:
@@ -4429,6 +4480,16 @@ class Doctor:
             self.add("config", "PASS", path)
         except UserError as exc:
             self.add("config", "FAIL", str(exc), f"fix the TOML syntax in {path}")
+
+    def check_permissions(self):
+        exposed = exposed_files(self.cfg.paths)
+        if not exposed:
+            self.add("permissions", "PASS", "data, logs and config readable by you alone")
+            return
+        shown = ", ".join(f"{p} ({m:o})" for p, m in exposed[:4])
+        more = f" and {len(exposed) - 4} more" if len(exposed) > 4 else ""
+        self.add("permissions", "FAIL", f"other users can read {shown}{more}",
+                 "`devstream install` makes them private (directories 0700, files 0600)")
 
     def _store(self):
         return open_store(self.cfg, busy_ms=2000, create=False)
@@ -5420,6 +5481,7 @@ COMMANDS = {
 
 
 def main(argv=None):
+    os.umask(PRIVATE_UMASK)         # inherited by the detached embedder and summariser too
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "hook":
         # the fast path: no parsing beyond --cli, never an error exit
