@@ -28,6 +28,7 @@ def test_files_are_created_private_whatever_the_umask(ds):
     # keep a connection open so the -wal and -shm files exist while we look
     import apsw
     conn = apsw.Connection(ds.db)
+    conn.setbusytimeout(10000)
     conn.execute("SELECT count(*) FROM memories").fetchall()
     try:
         paths = [ds.db, ds.db + "-wal", ds.db + "-shm", ds.log_path,
