@@ -694,6 +694,42 @@ def open_sessions_to_close(store, project_id, current_session, idle_before, clis
         (project_id, current_session, idle_before, *clis_without_end))]
 
 
+def gc_candidates(store, project_id, types, cutoff=None, keep=None):
+    """(rowid, type) of memories that retention may delete: of the given types, in one project
+    (None: all), older than cutoff and/or beyond the newest `keep` of each project.  Memories
+    linked to an unfinished task are never candidates."""
+    marks = ",".join("?" * len(types))
+    kept = ("m.type IN (" + marks + ") AND (m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM"
+            " tasks WHERE status NOT IN ('done', 'cancelled')))")
+    found = {}
+    pids = [project_id] if project_id is not None else \
+        [r[0] for r in store.all("SELECT id FROM projects ORDER BY id")]
+    for pid in pids:
+        if cutoff is not None:
+            found.update(store.all(f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ?"
+                                   f" AND m.created_at < ? AND {kept}", [pid, cutoff, *types]))
+        if keep is not None:
+            found.update(store.all(
+                f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ? AND {kept} "
+                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT -1 OFFSET ?",
+                [pid, *types, int(keep)]))
+    return found
+
+
+def gc_tidy(store, cutoff=None):
+    """After memories were deleted: no session points at a deleted summary; old caches go."""
+    store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id IS NOT NULL AND "
+                  "summary_id NOT IN (SELECT id FROM memories)")
+    if cutoff is not None:
+        store.execute("DELETE FROM query_cache WHERE at < ?", (cutoff,))
+        store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
+
+
+def vacuum(store):
+    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
+    store.execute("VACUUM")
+
+
 # ================================================================================================
 # projects: the git common directory's repository (so worktrees share memory), else the directory
 # ================================================================================================
@@ -727,9 +763,9 @@ def find_project(cwd=None, env=None):
     env = os.environ if env is None else env
     override = env.get("DEVSTREAM_PROJECT")
     if override:
-        if os.sep in override or override.startswith("~") or override == ".":
-            path = os.path.realpath(os.path.expanduser(override))
-            return Project(path, path, os.path.basename(path) or path, path)
+        if os.sep in override or override.startswith("~") or override in (".", ".."):
+            # a path: the project of that directory, exactly as if the agent ran there
+            return find_project(os.path.realpath(os.path.expanduser(override)), env={})
         return Project(override, override, override, cwd or os.getcwd())
     start = cwd or env.get("CLAUDE_PROJECT_DIR") or os.getcwd()
     start = os.path.realpath(start)
@@ -1122,6 +1158,15 @@ def truncate(text, limit):
     return text
 
 
+def plural(n, word, many=None):
+    """'1 memory', '2 memories', '1 session', '0 sessions'."""
+    if n == 1:
+        return f"1 {word}"
+    if many is None:
+        many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n} {many}"
+
+
 def tail_lines(text, max_lines=20, max_chars=1500):
     lines = [l.rstrip() for l in str(text).strip().splitlines() if l.strip()]
     out = "\n".join(lines[-max_lines:])
@@ -1135,14 +1180,19 @@ def current_task_id(store, project_id):
 
 
 def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session_id=None,
-               task_id=None, created_at=None, redacted=False, mid=None):
+               task_id=None, created_at=None, redacted=False, mid=None, whole=False):
     """Store one memory (redacted, deduplicated).  Returns (id, created).  Call inside
-    store.write().  `mid` keeps a known id (imports); otherwise a fresh one is drawn."""
+    store.write().  `mid` keeps a known id (imports); otherwise a fresh one is drawn.
+    Captured text is cut at MAX_MEMORY_CHARS; with `whole` (what a user typed) a longer text
+    is refused instead."""
     if mtype not in MEMORY_TYPES:
         raise UserError(f"unknown memory type {mtype!r} (one of {', '.join(MEMORY_TYPES)})")
     content = str(content).strip()
     if not redacted:
         content = redact(content)
+    if whole and len(content) > MAX_MEMORY_CHARS:
+        raise UserError(f"the text is {len(content):,} characters; a memory holds at most "
+                        f"{MAX_MEMORY_CHARS:,} (nothing was stored): split it into several")
     content = truncate(content, MAX_MEMORY_CHARS)
     if not content:
         raise UserError("memory content is empty")
@@ -2117,10 +2167,11 @@ class Task:
                 "closed_at": iso_time(self.closed_at) if self.closed_at else None,
                 "block_reason": self.block_reason}
 
-    def line(self):
+    def line(self, with_project=False):
         est = f" ~{self.estimate_minutes}m" if self.estimate_minutes else ""
         labels = f" [{self.labels}]" if self.labels else ""
-        return f"{self.id}  P{self.priority} {self.status:<11} {self.title}{est}{labels}"
+        where = f"{self.project:<16} " if with_project else ""
+        return f"{self.id}  {where}P{self.priority} {self.status:<11} {self.title}{est}{labels}"
 
 
 def load_tasks(store, where, params, order="t.priority, t.created_at", limit=None):
@@ -2237,6 +2288,10 @@ TRANSITIONS = {
 }
 
 
+ACTION_VERBS = {"start": "start", "done": "finish", "reopen": "reopen", "cancel": "cancel",
+                "block": "block"}
+
+
 def unfinished_dependencies(store, tid):
     return store.all("SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON "
                      "t.id = d.depends_on WHERE d.task_id=? AND t.status != 'done' "
@@ -2255,13 +2310,14 @@ def change_status(store, tid, action, force=False, reason=None):
         if current == to and action != "block":
             raise UserError(f"{tid} is already {to.replace('_', ' ')}")
         if current not in allowed:
-            raise UserError(f"cannot {action} {tid}: it is {current.replace('_', ' ')}")
-        if action == "start" and not force:
+            raise UserError(f"cannot {ACTION_VERBS[action]} {tid}: it is "
+                            f"{current.replace('_', ' ')}")
+        if action in ("start", "done") and not force:
             waiting = unfinished_dependencies(store, tid)
             if waiting:
                 names = ", ".join(f"{i} ({t}, {s.replace('_', ' ')})" for i, t, s in waiting)
-                raise UserError(f"{tid} waits for unfinished dependencies: {names}; finish them "
-                                f"or use --force")
+                raise UserError(f"cannot {ACTION_VERBS[action]} {tid}: it waits for unfinished "
+                                f"dependencies: {names}; finish them or use --force")
         closed = now if to in ("done", "cancelled") else None
         note = redact(reason) if reason else None
         store.execute("UPDATE tasks SET status=?, updated_at=?, closed_at=?, block_reason=? "
@@ -2274,10 +2330,12 @@ def change_status(store, tid, action, force=False, reason=None):
 def ready_tasks(store, project_id, limit=None):
     """Open tasks whose every dependency is done, by priority then age.  A plan waits for its
     steps, and the steps of a task that waits for a dependency wait with it.  Candidates are
-    read lazily in index order, so the query stops as soon as `limit` tasks qualify."""
+    read lazily in index order, so the query stops as soon as `limit` tasks qualify.
+    project_id None: every project."""
     cursor = store.execute(
         "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
-        " WHERE t.project_id = ? AND t.status = 'open'"
+        " WHERE " + ("t.project_id = ?" if project_id is not None else "?1 IS NULL") +
+        " AND t.status = 'open'"
         " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
         "  WHERE d.task_id = t.id AND u.status != 'done')"
         " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
@@ -2638,7 +2696,7 @@ def render_summary(facts, heading=None):
         lines.append("Tasks: " + "; ".join(f"{tid} {one_line(title, 60)} -> {to.replace('_', ' ')}"
                                            for tid, (title, to) in list(last.items())[:8]))
     if counts.get("subagent"):
-        lines.append(f"Subagents reported {counts['subagent']} time(s).")
+        lines.append(f"Subagents reported {plural(counts['subagent'], 'time')}.")
     if len(lines) == 1:
         lines.append("No prompts, edits or commands were recorded.")
     return "\n".join(lines)
@@ -2821,9 +2879,45 @@ def read_transcript(path):
         yield -1, problems
 
 
-def import_transcript(store, project, project_id, path):
-    """One transcript file -> sessions and memories.  Returns (sessions, memories, skipped lines,
-    problems)."""
+def transcript_files(paths):
+    """The transcript files named by PATH arguments: files as given, directories searched for
+    *.jsonl (a session's subagents/ folder holds only sidechains and is skipped).  Returns
+    (files, problems)."""
+    files, problems = [], []
+    for given in paths:
+        path = os.path.expanduser(given)
+        if os.path.isdir(path):
+            found = []
+            for folder, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d != "subagents")
+                found += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".jsonl")]
+            if not found:
+                problems.append(f"{given}: no transcripts (*.jsonl) in this directory")
+            files += found
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            problems.append(f"{given}: cannot read (" + ("not a file" if os.path.exists(path)
+                                                         else "no such file") + ")")
+    return list(dict.fromkeys(files)), problems
+
+
+def import_transcript(store, path, forced=None, fallback=None):
+    """One transcript file -> sessions and memories, each session under the project of its own
+    cwd (worktrees of one repository together), or under `forced`; `fallback` is for sessions
+    that name no cwd.  Returns (sessions, memories, skipped lines, bad line numbers, project
+    names)."""
+    resolved = {}
+
+    def project_of(cwd):
+        if forced is not None:
+            return Project(forced.key, forced.root, forced.name, cwd or forced.top)
+        if not cwd:
+            return fallback
+        if cwd not in resolved:
+            resolved[cwd] = find_project(cwd, env={})
+        return resolved[cwd]
+
     sessions = {}           # session id -> [first ts, last ts, cwd]
     pending_tools = {}      # tool_use_id -> (name, input, ts, session)
     captured = []           # (session, ts, type, content, path)
@@ -2870,8 +2964,7 @@ def import_transcript(store, project, project_id, path):
                 text = block.get("content")
                 if isinstance(text, list):
                     text = "\n".join(str(b.get("text", "")) for b in text if isinstance(b, dict))
-                cwd = sessions[tsid][2]
-                proj = Project(project.key, project.root, project.name, cwd or project.top)
+                proj = project_of(sessions[tsid][2])
                 if block.get("is_error"):
                     ev = _TranscriptEvent({"tool_name": name, "tool_input": tin if isinstance(
                         tin, dict) else {}, "error": str(text or "")}, proj)
@@ -2885,18 +2978,24 @@ def import_transcript(store, project, project_id, path):
                 if cap:
                     captured.append((tsid, ts, cap[0], cap[1], cap[2]))
     new_sessions = new_memories = 0
+    names = []
     with store.write():
+        pids = {}
         for sid, (first, last, cwd) in sessions.items():
+            proj = project_of(cwd)
+            pids[sid] = store.project_id(proj)
+            if proj.name not in names:
+                names.append(proj.name)
             exists = store.one("SELECT imported FROM sessions WHERE id=?", (sid,))
             if exists is None:
                 store.execute("INSERT INTO sessions(id, project_id, cli, source, status, started_at,"
                               " last_seen_at, ended_at, end_reason, transcript_path, imported)"
                               " VALUES(?,?,'claude','import','ended',?,?,?,'imported',?,1)",
-                              (sid, project_id, first, last, last, path))
+                              (sid, pids[sid], first, last, last, path))
                 new_sessions += 1
         for sid, ts, mtype, content, mpath in captured:
             try:
-                _, created = add_memory(store, project_id, mtype, content, path=mpath,
+                _, created = add_memory(store, pids[sid], mtype, content, path=mpath,
                                         session_id=sid, created_at=ts, redacted=True)
             except UserError:
                 continue
@@ -2911,7 +3010,7 @@ def import_transcript(store, project, project_id, path):
             if store.scalar("SELECT summary_id FROM sessions WHERE id=?", (sid,)) is None:
                 if write_summary(store, sid):
                     new_memories += 1
-    return new_sessions, new_memories, skipped, bad_lines
+    return new_sessions, new_memories, skipped, bad_lines, names
 
 
 # -- export / import ----------------------------------------------------------------------------
@@ -3073,10 +3172,11 @@ def import_records(store, records):
 # context: what a hook injects, as compact factual Markdown under a per-event budget
 # ================================================================================================
 
-USAGE_LINE = ("DevStream (shell): `devstream memory search \"...\"`, `devstream memory show ID`, "
-              "record with `devstream memory add --type decision|learning \"...\"`; tasks: "
-              "`devstream task ready`, `devstream task start|done ID`, "
-              "`devstream task add \"title\"`.")
+USAGE_LINE = ("DevStream keeps this project's memory and tasks; use it from the shell. Record "
+              "each decision or lesson when you make it: `devstream memory add --type "
+              "decision|learning \"...\"`. Look things up: `devstream memory search \"...\"`, "
+              "`devstream memory show ID`. Tasks: `devstream task ready`, `devstream task add "
+              "\"title\"`, `devstream task start|done ID`.")
 
 
 def age(ts, now=None):
@@ -3183,10 +3283,16 @@ def session_start_context(store, cfg, project, project_id, session_id, source):
             continue
         parts.append(text)
         items.extend(ids)
-    if not parts:
-        return None, []
+    return primer(project, parts), items
+
+
+def primer(project, parts=()):
+    """The SessionStart block: what is known (if anything) and always how to use DevStream, so
+    the first session of a project records its decisions too."""
     header = f"## DevStream: project {project.name}"
-    return "\n\n".join([header] + parts + [USAGE_LINE]), items
+    if not parts:
+        parts = ["Nothing is recorded for this project yet."]
+    return "\n\n".join([header] + list(parts) + [USAGE_LINE])
 
 
 def session_start_blocks(store, cfg, project, project_id, session_id, source):
@@ -3975,9 +4081,10 @@ def on_subagent_stop(hook):
     with store.write():
         ensure_session(hook)
         if isinstance(message, str) and len(message.strip()) >= 20:
-            agent = str(p.get("agent_type") or "subagent")
+            agent = str(p.get("agent_type") or "").strip()
+            who = f"Subagent {agent}" if agent and agent.lower() != "subagent" else "A subagent"
             add_memory(store, hook.project_id, "subagent",
-                       f"Subagent {agent} reported: {truncate(redact_part(message).strip(), 2500)}",
+                       f"{who} reported: {truncate(redact_part(message).strip(), 2500)}",
                        session_id=hook.session_id,
                        task_id=current_task_id(store, hook.project_id))
     maybe_embed_after_event(hook)
@@ -4720,39 +4827,236 @@ def cmd_doctor(args):
 # command line
 # ================================================================================================
 
-USAGE = """\
-usage: devstream COMMAND [options]
+# Help for every command: (one-line summary, arguments, [(option, explanation)], example).
+# The options of each command are its entry in COMMANDS; a test checks that both agree.
+# --json, --project and --all-projects are explained once, in COMMON_HELP.
+HELP = {
+    "help": ("Show help for DevStream or for one command or group.", "[COMMAND...]", [],
+             "devstream help task add"),
+    "version": ("Print DevStream's version, database schema and Python version.", "", [],
+                "devstream version --json"),
+    "hook": ("Handle one hook event: read its JSON on stdin, print at most one JSON object, "
+             "always exit 0. The agent CLIs run this; you do not need to.",
+             "[--cli NAME]",
+             [("--cli NAME", "which agent sent the event: claude (default), gemini, codex or "
+                             "qwen")],
+             "echo '{\"hook_event_name\":\"SessionStart\"}' | devstream hook --cli claude"),
+    "install": ("Install the launcher and register DevStream's hooks with an agent CLI "
+                "(restart the agent afterwards to load them). Safe to re-run.",
+                "[options]",
+                [("--scope SCOPE", "user (default: every project) or project (this project's "
+                                   "local settings only)"),
+                 ("--project-dir DIR", "the project for --scope project (default: the current "
+                                       "directory)"),
+                 ("--cli NAME", "claude (default), gemini, codex or qwen"),
+                 ("--trust", "also record your trust in DevStream's hooks where the CLI asks for "
+                             "it (Codex: its /hooks review); without it, install says how"),
+                 ("--dry-run", "show the settings file that would be written; change nothing")],
+                "devstream install --scope project --dry-run"),
+    "uninstall": ("Remove DevStream's hooks from an agent CLI's settings (nothing else is "
+                  "touched; the database stays).",
+                  "[options]",
+                  [("--scope SCOPE", "user (default) or project"),
+                   ("--project-dir DIR", "the project for --scope project (default: the current "
+                                         "directory)"),
+                   ("--cli NAME", "claude (default), gemini, codex or qwen")],
+                  "devstream uninstall --cli gemini"),
+    "doctor": ("Check the installation: every check prints PASS, WARN or FAIL and a fix. "
+               "Exits 1 if any check fails.", "", [], "devstream doctor"),
+    "context": ("Preview exactly what a hook would inject now (records nothing).", "[options]",
+                [("--event EVENT", "session-start (default), prompt or pre-tool"),
+                 ("--prompt TEXT", "the prompt, for --event prompt"),
+                 ("--file PATH", "the file about to be edited, for --event pre-tool")],
+                "devstream context --event prompt --prompt \"why is the invoice total off?\""),
+    "memory add": ("Record a memory in this project; prints its id. Identical text is stored "
+                   "once (the existing id is printed).",
+                   "TEXT... | -",
+                   [("TEXT", f"what to remember (at most {4000:,} characters); `-` reads it "
+                             "from stdin"),
+                    ("--type TYPE", "decision, learning, note (default), error, prompt, edit, "
+                                    "command, summary or subagent"),
+                    ("--tag TAG", "a tag to find it by; repeat for more")],
+                   "devstream memory add --type decision \"Money is integer cents\""),
+    "memory search": ("Search this project's memories (keyword and, with embeddings, meaning).",
+                      "QUERY...",
+                      [("--limit N", "show at most N results (default 10)"),
+                       ("--type TYPE", "only memories of this type"),
+                       ("--mode MODE", "hybrid (default), fts (keywords only) or vector"),
+                       ("--all", "also show weak matches that a hook would not inject")],
+                      "devstream memory search \"invoice rounding\" --type decision"),
+    "memory list": ("List this project's memories, newest first.", "",
+                    [("--limit N", "show at most N memories (default 20)"),
+                     ("--type TYPE", "only memories of this type")],
+                    "devstream memory list --type decision --limit 5"),
+    "memory show": ("Show one memory in full (any unique prefix of its id).", "ID", [],
+                    "devstream memory show m-7f3a"),
+    "memory forget": ("Delete one memory for good; prints what was deleted.", "ID", [],
+                      "devstream memory forget m-7f3a2c"),
+    "task add": ("Add a task to this project; prints its id.", "TITLE...",
+                 [("--description TEXT", "a longer description"),
+                  ("--priority N", "0 (highest) to 4, or P0-P4 (default 2)"),
+                  ("--parent ID", "make it a step of that task (a plan)"),
+                  ("--after ID", "it depends on that task; repeat for more"),
+                  ("--estimate MINUTES", "expected effort in minutes"),
+                  ("--label LABEL", "a label; repeat for more")],
+                 "devstream task add \"Write the ledger migration\" --priority 1 --after t-19be"),
+    "task list": ("List this project's tasks: in progress, blocked, then open (done and "
+                  "cancelled with --all or --status).", "",
+                  [("--status STATUS", "only open, in_progress, blocked, done or cancelled"),
+                   ("--all", "include done and cancelled tasks"),
+                   ("--limit N", "show at most N tasks (default: all)")],
+                  "devstream task list --status blocked"),
+    "task ready": ("List open tasks whose dependencies are all done, by priority then age.", "",
+                   [("--limit N", "show at most N tasks (default 20)")],
+                   "devstream task ready --limit 5"),
+    "task show": ("Show one task: dependencies, steps, history and linked memories.", "ID", [],
+                  "devstream task show t-19be"),
+    "task tree": ("Show plans and their steps as a tree (unfinished ones, or the one named).",
+                  "[ID]", [], "devstream task tree t-19be"),
+    "task start": ("Mark a task in progress (refused while a dependency is unfinished).", "ID",
+                   [("--force", "start it even though dependencies are unfinished")],
+                   "devstream task start t-19be"),
+    "task done": ("Mark a task done (refused while a dependency is unfinished).", "ID",
+                  [("--force", "finish it even though dependencies are unfinished")],
+                  "devstream task done t-19be"),
+    "task reopen": ("Set a done, cancelled, blocked or started task back to open.", "ID", [],
+                    "devstream task reopen t-19be"),
+    "task cancel": ("Cancel a task (it no longer blocks the tasks that depend on it).", "ID", [],
+                    "devstream task cancel t-19be"),
+    "task block": ("Mark a task blocked, with the reason.", "ID",
+                   [("--reason TEXT", "why it is blocked (required)")],
+                   "devstream task block t-19be --reason \"waiting for the API key\""),
+    "task dep add": ("Make a task depend on another (a cycle is refused).", "ID",
+                     [("--on OTHER", "the task it depends on (required)")],
+                     "devstream task dep add t-19be --on t-3c07"),
+    "task dep rm": ("Remove a dependency.", "ID",
+                    [("--on OTHER", "the task it no longer depends on (required)")],
+                    "devstream task dep rm t-19be --on t-3c07"),
+    "plan": ("Turn a goal into a plan: a task with ordered steps, from the configured chat "
+             "model or from a Markdown checklist.", "GOAL... | --from FILE.md",
+             [("GOAL", "what to plan, for the chat model (DEVSTREAM_CHAT_MODEL, via Ollama)"),
+              ("--from FILE", "a Markdown checklist: nesting makes steps, order makes "
+                              "dependencies, [x] marks done"),
+              ("--dry-run", "show the plan; write nothing")],
+             "devstream plan --from TODO.md --dry-run"),
+    "embed": ("Embed the memories waiting for an embedding now, with progress (needs Ollama).",
+              "", [("--limit N", "embed at most N memories (default: all waiting)"),
+                   ("--background", "quietly, logging instead of printing (what the Stop hook "
+                                    "starts; does nothing if another embedder runs)")],
+              "devstream embed --limit 100"),
+    "gc": ("Delete old memories of this project. Decisions and learnings are kept unless named "
+           "with --type; memories of unfinished tasks are always kept. Prints what it deleted.",
+           "",
+           [("--older-than DAYS", "delete memories older than DAYS days (1 or more; default: "
+                                  "retention_days from config.toml)"),
+            ("--keep N", "keep only the newest N memories of each project (1 or more)"),
+            ("--type TYPE", "only memories of this type; repeat for more (default: every type "
+                            "but decision and learning)"),
+            ("--dry-run", "show what would be deleted, by type; delete nothing"),
+            ("--vacuum", "compact the database file afterwards")],
+           "devstream gc --older-than 90 --dry-run"),
+    "session list": ("List this project's sessions, newest first.", "",
+                     [("--limit N", "show at most N sessions (default 20)")],
+                     "devstream session list --limit 5"),
+    "session show": ("Show one session: prompts, files, failures, decisions, tasks, summary.",
+                     "ID", [], "devstream session show 55604662"),
+    "summarize": ("Write a chat-model summary of one session (run in the background by "
+                  "SessionEnd).", "SESSION_ID", [("--background", "run detached")],
+                  "devstream summarize 55604662"),
+    "import-transcripts": ("Import past Claude Code sessions. Each session goes to the project "
+                           "of its own working directory (worktrees of a repository together).",
+                           "[PATH...]",
+                           [("PATH", "a transcript (.jsonl) or a directory searched for them "
+                                     "(default: this project's folder under ~/.claude/projects)"),
+                            ("--project DIR", "file every session under the project of DIR "
+                                              "instead")],
+                           "devstream import-transcripts ~/.claude/projects"),
+    "export": ("Write the whole database (every project) as JSON Lines, in a stable order.", "",
+               [("-o FILE, --output FILE", "write to FILE instead of stdout")],
+               "devstream export -o devstream-backup.jsonl"),
+    "import": ("Read an export back; what is already there is skipped.", "FILE", [],
+               "devstream import devstream-backup.jsonl"),
+}
 
-  hook [--cli claude|gemini|codex|qwen]     handle one hook event from stdin
-  install [--scope user|project] [--project-dir DIR] [--cli NAME] [--dry-run]
-  uninstall [--scope user|project] [--project-dir DIR] [--cli NAME]
-  doctor [--json]                           check the installation; exit 1 if a check fails
-  context [--event session-start|prompt|pre-tool] [--prompt TEXT] [--file PATH]
-                                            preview exactly what a hook would inject
-  memory add TEXT [--type TYPE] [--tag T]...  prints the new id
-  memory search QUERY [--limit N] [--type TYPE] [--all-projects]
-  memory list [--limit N] [--type TYPE]
-  memory show ID | memory forget ID
-  task add TITLE [--description D] [--priority 0-4] [--parent ID] [--after ID]...
-                 [--estimate MINUTES] [--label L]...   prints the new id
-  task list [--status S] [--all] | task ready [--limit N] | task show ID | task tree [ID]
-  task start ID [--force] | task done ID | task reopen ID | task cancel ID
-  task block ID --reason TEXT
-  task dep add ID --on OTHER | task dep rm ID --on OTHER
-  plan GOAL [--dry-run]                     plan with the configured chat model (Ollama)
-  plan --from FILE.md [--dry-run]           a Markdown checklist becomes a plan
-  embed [--limit N]                         embed pending memories now, with progress
-  session list | session show ID
-  import-transcripts [PATH...]              past Claude Code sessions become memory
-  export [-o FILE] | import FILE            JSON Lines, stable order, round-trips exactly
-  gc [--older-than DAYS] [--keep N] [--vacuum]   retention (never touches unfinished tasks)
-  version
+COMMON_HELP = {
+    "--project": ("--project DIR", "act on the project of DIR instead of the current "
+                                   "directory"),
+    "--all-projects": ("--all-projects", "every project, not just the current one"),
+    "--json": ("--json", "print JSON instead of text (shapes in the README)"),
+}
 
-Every listing takes --json; project commands act on the current directory's project or
---project DIR.  Memory types: prompt edit command error decision learning summary note subagent.
+GROUPS = {
+    "memory": "Memories: what happened and what was decided in a project.",
+    "task": "Tasks: a dependency graph per project.",
+    "task dep": "Dependencies between tasks.",
+    "session": "Sessions recorded by the hooks or imported.",
+}
+HIDDEN = ("summarize",)
 
-Run `devstream help` for this text.  Data: $DEVSTREAM_HOME or ~/.local/share/devstream.
-"""
+
+def _wrap(text, width, indent):
+    """Greedy word wrap (textwrap would import re)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return ("\n" + " " * indent).join(lines)
+
+
+def _headline(name):
+    return HELP[name][0].split(". ")[0].rstrip(".")
+
+
+def _listing(names, strip=""):
+    width = max(len(n) for n in names) - len(strip) + 2
+    return [f"  {n[len(strip):]:<{width}}" + _wrap(_headline(n), HELP_WIDTH - width - 2, width + 2)
+            for n in names]
+
+
+HELP_WIDTH = 96
+
+
+def help_text(name):
+    """The --help page of one command or group (None if there is no such thing)."""
+    if name in GROUPS:
+        subs = [n for n in HELP if n.startswith(name + " ") and n not in HIDDEN]
+        return "\n".join([f"usage: devstream {name} COMMAND [options]", "", GROUPS[name], "",
+                          "commands:"] + _listing(subs, name + " ") +
+                         ["", f"Run `devstream {name} COMMAND --help` for a command's options "
+                              "and an example."]) + "\n"
+    if name not in HELP:
+        return None
+    summary, usage, options, example = HELP[name]
+    spec = COMMANDS[name][1]
+    rows = list(options)
+    own = {flag.split()[0] for flag, _ in rows}
+    rows += [COMMON_HELP[opt] for opt in COMMON_HELP if opt in spec and opt not in own]
+    rows.append(("-h, --help", "show this help"))
+    width = max(len(flag) for flag, _ in rows) + 4
+    has_args = any(not flag.startswith("-") for flag, _ in rows)
+    lines = [f"usage: devstream {name}" + (f" {usage}" if usage else "")
+             + (" [options]" if len(rows) > 1 and "[options]" not in usage else ""), "",
+             _wrap(summary, HELP_WIDTH, 0), "", "arguments and options:" if has_args else "options:"]
+    lines += [f"  {flag:<{width - 2}}" + _wrap(text, HELP_WIDTH - width, width)
+              for flag, text in rows]
+    lines += ["", "example:", f"  {example}"]
+    return "\n".join(lines) + "\n"
+
+
+def overview_text():
+    names = [n for n in HELP if n not in HIDDEN]
+    lines = ["usage: devstream COMMAND [options]", "",
+             "DevStream: memory and tasks for AI coding agents, run as their hook command.", "",
+             "commands:"] + _listing(names)
+    lines += ["",
+              "Run `devstream COMMAND --help` (or `devstream help COMMAND`) for its options and",
+              "an example. Exit status: 0 success, 1 error, 2 usage error.",
+              "Data: $DEVSTREAM_HOME, or ~/.local/share/devstream."]
+    return "\n".join(lines) + "\n"
 
 
 class Args:
@@ -4770,15 +5074,35 @@ class Args:
         return bool(self.options.get(name))
 
 
-# option kinds: "flag", "value", "int", "multi"
-COMMON_OPTIONS = {"--json": "flag", "--project": "value", "--all-projects": "flag"}
+# option kinds: "flag", "value", "int" (whole number), "count" (1 or more), "multi" (repeatable),
+# "priority" (0-4 or P0-P4), or a tuple of the allowed values (a list: repeatable)
+JSON_OPT = {"--json": "flag"}
+PROJECT_OPTS = {"--json": "flag", "--project": "value"}
+LISTING_OPTS = {"--json": "flag", "--project": "value", "--all-projects": "flag"}
+
+
+def _option_value(name, kind, value):
+    if kind in ("int", "count"):
+        try:
+            number = int(value)
+        except ValueError:
+            raise UsageError(f"{name} needs a whole number, not {value!r}") from None
+        if kind == "count" and number < 1:
+            raise UsageError(f"{name} must be 1 or more, not {number}")
+        return number
+    if kind == "priority":
+        text = value[1:] if value[:1] in "pP" else value
+        if text in ("0", "1", "2", "3", "4"):
+            return int(text)
+        raise UsageError(f"{name} must be 0 (highest) to 4 or P0-P4, not {value!r}")
+    if isinstance(kind, (tuple, list)) and value not in kind:
+        raise UsageError(f"{name} must be one of {', '.join(kind)}, not {value!r}")
+    return value
 
 
 def parse_args(argv, spec):
     """A small parser (argparse costs ~10 ms of imports, which the task commands cannot pay)."""
     positional, options = [], {}
-    allowed = dict(COMMON_OPTIONS)
-    allowed.update(spec)
     i = 0
     only_positional = False
     while i < len(argv):
@@ -4791,13 +5115,14 @@ def parse_args(argv, spec):
             only_positional = True
             continue
         name, eq, inline = arg.partition("=")
-        kind = allowed.get(name)
+        kind = spec.get(name)
         if kind is None:
             raise UsageError(f"unknown option {name}")
+        key = name.lstrip("-").replace("-", "_")
         if kind == "flag":
             if eq:
                 raise UsageError(f"{name} takes no value")
-            options[name.lstrip("-").replace("-", "_")] = True
+            options[key] = True
             continue
         if eq:
             value = inline
@@ -4806,13 +5131,8 @@ def parse_args(argv, spec):
                 raise UsageError(f"{name} needs a value")
             value = argv[i]
             i += 1
-        key = name.lstrip("-").replace("-", "_")
-        if kind == "int":
-            try:
-                value = int(value)
-            except ValueError:
-                raise UsageError(f"{name} needs a whole number, not {value!r}") from None
-        if kind == "multi":
+        value = _option_value(name, kind, value)
+        if kind == "multi" or isinstance(kind, list):
             options.setdefault(key, []).append(value)
         else:
             options[key] = value
@@ -4844,7 +5164,14 @@ def cmd_hook(args):
 
 
 def cmd_help(args):
-    sys.stdout.write(USAGE)
+    if not args.positional:
+        sys.stdout.write(overview_text())
+        return 0
+    name = " ".join(args.positional)
+    text = help_text(name)
+    if text is None:
+        raise UsageError(f"no command {name!r}; run `devstream help`")
+    sys.stdout.write(text)
     return 0
 
 
@@ -4853,7 +5180,7 @@ def cli_project(args):
     if d:
         if not os.path.isdir(os.path.expanduser(d)):
             raise UserError(f"--project {d}: no such directory")
-        return find_project(os.path.expanduser(d))
+        return find_project(os.path.expanduser(d), env={})
     return find_project(os.getcwd())
 
 
@@ -4921,30 +5248,36 @@ def cmd_memory_add(args):
     mtype = args.get("type", "note")
     text = " ".join(args.positional)
     if text == "-":
-        text = sys.stdin.read()
+        text = read_text(sys.stdin.buffer, "standard input")
+    if not text.strip():
+        raise UsageError("memory add needs some text")
     with store.write():
         pid = store.project_id(project)
         mid, created = add_memory(store, pid, mtype, text, tags=args.get("tag", []),
                                   session_id=_session_env(),
-                                  task_id=current_task_id(store, pid))
-    emit(args, {"id": mid, "created": created}, mid if created else f"{mid} (already stored)")
+                                  task_id=current_task_id(store, pid), whole=True)
+    emit(args, get_memory(store, mid).as_json(),
+         mid if created else f"{mid} (already stored: the same text)")
     return 0
 
 
-def _type_filter(args):
-    t = args.get("type")
-    if t and t not in MEMORY_TYPES:
-        raise UsageError(f"--type must be one of {', '.join(MEMORY_TYPES)}")
-    return t
+def read_text(fh, name):
+    """All of a binary stream as UTF-8 text; anything else is a one-line error."""
+    data = fh.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{name} is not UTF-8 text (byte {exc.start + 1}); nothing was "
+                        "stored") from None
 
 
 def cmd_memory_search(args):
-    cfg, store = cli_store(create=False)
-    t = _type_filter(args)
-    mode = args.get("mode", "hybrid")
-    if mode not in ("hybrid", "fts", "vector"):
-        raise UsageError("--mode must be hybrid, fts or vector")
     query = " ".join(args.positional)
+    if not query.strip():
+        raise UsageError("memory search needs a query")
+    cfg, store = cli_store()
+    t = args.get("type")
+    mode = args.get("mode", "hybrid")
     pid = None
     if not args.flag("all_projects"):
         pid = store.project_id(cli_project(args), create=False)
@@ -4965,8 +5298,8 @@ def cmd_memory_search(args):
 
 
 def cmd_memory_list(args):
-    cfg, store = cli_store(create=False)
-    t = _type_filter(args)
+    cfg, store = cli_store()
+    t = args.get("type")
     sql = "SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON p.id = m.project_id"
     where, params = [], []
     if not args.flag("all_projects"):
@@ -4982,7 +5315,9 @@ def cmd_memory_list(args):
     params.append(args.get("limit", 20))
     hits = [Hit(r) for r in store.all(sql, params)]
     emit(args, [h.as_json() for h in hits],
-         "\n".join(memory_text(h) for h in hits) if hits else "no memories")
+         "\n".join(memory_text(h) for h in hits) if hits else
+         "no memories" + (f" of type {t}" if t else "") + ("" if args.flag("all_projects")
+                                                          else " in this project"))
     return 0
 
 
@@ -4998,9 +5333,11 @@ def cmd_memory_forget(args):
     cfg, store = cli_store(create=False)
     mid = resolve_id(store, "memories", "m-", args.positional[0])
     with store.write():
-        rowid = store.scalar("SELECT rowid FROM memories WHERE id=?", (mid,))
+        rowid, mtype = store.one("SELECT rowid, type FROM memories WHERE id=?", (mid,))
         delete_memory(store, rowid)
-    emit(args, {"id": mid, "forgotten": True}, f"forgot {mid}")
+    emit(args, {"action": "forget", "dry_run": False, "memories": 1, "by_type": {mtype: 1},
+                "ids": [mid], "problems": []},
+         f"forgot 1 memory ({mtype}): {mid}")
     return 0
 
 
@@ -5009,22 +5346,22 @@ def cmd_context(args):
     cfg, store = cli_store()
     project = cli_project(args)
     event = args.get("event", "session-start")
+    if event == "prompt" and not args.get("prompt"):
+        raise UsageError("--event prompt needs --prompt TEXT")
+    if event == "pre-tool" and not args.get("file"):
+        raise UsageError("--event pre-tool needs --file PATH")
     pid = store.project_id(project, create=False)
-    text = None
-    if pid is not None:
+    text = primer(project) if event == "session-start" else None
+    if cfg.disabled or project_ignored(project, cfg):
+        text = None
+    elif pid is not None:
         if event == "session-start":
             text, _ = session_start_context(store, cfg, project, pid, None, "startup")
         elif event == "prompt":
-            if not args.get("prompt"):
-                raise UsageError("--event prompt needs --prompt TEXT")
             text, _ = prompt_context(store, cfg, project, pid, None, redact(args.get("prompt")))
-        elif event == "pre-tool":
-            if not args.get("file"):
-                raise UsageError("--event pre-tool needs --file PATH")
+        else:
             path = os.path.abspath(args.get("file"))
             text, _ = file_context(store, cfg, project, pid, project.rel(path), None)
-        else:
-            raise UsageError("--event must be session-start, prompt or pre-tool")
     hook_event = {"session-start": "SessionStart", "prompt": "UserPromptSubmit",
                   "pre-tool": "PreToolUse"}.get(event, event)
     emit(args, {"event": hook_event, "context": text,
@@ -5070,45 +5407,61 @@ def cmd_embed(args):
     finally:
         os.close(fd)
     left = store.scalar("SELECT count(*) FROM embed_pending", default=0)
-    emit(args, {"embedded": done, "pending": left, "error": error},
-         f"embedded {done} memories, {left} pending" + (f"\nstopped: {error}" if error else ""))
     if error and done == 0 and pending:
         raise UserError(f"embedding failed: {error} (is Ollama running at {cfg.ollama_url} with "
                         f"`ollama pull {cfg.embed_model}`?)")
+    emit(args, {"action": "embed", "dry_run": False, "memories": done, "pending": left,
+                "problems": [error] if error else []},
+         f"embedded {plural(done, 'memory')}, {left} pending")
+    if error:
+        raise UserError(f"stopped after {plural(done, 'memory')}: {error}")
     return 0
 
 
+KEPT_BY_GC = ("decision", "learning")
+
+
 def cmd_gc(args):
-    """Retention: memories older than N days and beyond the newest K per project go; memories
-    linked to unfinished tasks and the tasks themselves are never touched."""
-    cfg, store = cli_store(create=False)
-    days = args.get("older_than", cfg.retention_days)
+    """Retention: memories older than N days and/or beyond the newest K per project go, never
+    decisions and learnings unless named, never memories of unfinished tasks."""
+    days = args.get("older_than")
+    if days is None:
+        days = Config().retention_days or None
+        if days is not None and (not isinstance(days, int) or days < 1):
+            raise UserError(f"retention_days in config.toml must be a whole number of days, 1 or "
+                            f"more (0 keeps everything), not {days!r}")
     keep = args.get("keep")
-    protected = ("(m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM tasks WHERE status NOT IN"
-                 " ('done', 'cancelled')))")
-    doomed = set()
-    if days:
-        cutoff = time.time() - int(days) * 86400
-        doomed.update(r[0] for r in store.all(
-            f"SELECT m.rowid FROM memories m WHERE m.created_at < ? AND {protected}", (cutoff,)))
-    if keep is not None:
-        for (pid,) in store.all("SELECT id FROM projects"):
-            doomed.update(r[0] for r in store.all(
-                f"SELECT m.rowid FROM memories m WHERE m.project_id = ? AND {protected} "
-                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT -1 OFFSET ?", (pid, int(keep))))
-    with store.write():
-        for rowid in sorted(doomed):
-            delete_memory(store, rowid)
-        store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id IS NOT NULL AND "
-                      "summary_id NOT IN (SELECT id FROM memories)")
-        if days:
-            store.execute("DELETE FROM query_cache WHERE at < ?", (cutoff,))
-            store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
-    if args.flag("vacuum"):
-        store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
-        store.execute("VACUUM")
-    emit(args, {"removed": len(doomed), "vacuumed": args.flag("vacuum")},
-         f"removed {len(doomed)} memories" + (", vacuumed" if args.flag("vacuum") else ""))
+    if days is None and keep is None:
+        raise UsageError("gc needs --older-than DAYS or --keep N (or retention_days in "
+                         "config.toml); nothing was deleted")
+    cfg, store = cli_store()
+    types = list(dict.fromkeys(args.get("type") or
+                               [t for t in MEMORY_TYPES if t not in KEPT_BY_GC]))
+    pid = None
+    if not args.flag("all_projects"):
+        pid = store.project_id(cli_project(args), create=False)
+    cutoff = time.time() - days * 86400 if days else None
+    dry = args.flag("dry_run")
+    doomed = gc_candidates(store, pid, types, cutoff, keep) \
+        if pid is not None or args.flag("all_projects") else {}
+    by_type = {}
+    for mtype in doomed.values():
+        by_type[mtype] = by_type.get(mtype, 0) + 1
+    if not dry:
+        with store.write():
+            for rowid in sorted(doomed):
+                delete_memory(store, rowid)
+            gc_tidy(store, cutoff)
+        if args.flag("vacuum"):
+            vacuum(store)
+    detail = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
+    kept = [t for t in KEPT_BY_GC if t not in types]
+    text = ("would delete " if dry else "deleted ") + plural(len(doomed), "memory") + \
+        (f" ({detail})" if detail else "") + \
+        (f"; {' and '.join(t + 's' for t in kept)} kept (name them with --type to include them)"
+         if kept else "") + (", vacuumed" if args.flag("vacuum") and not dry else "")
+    emit(args, {"action": "gc", "dry_run": dry, "memories": len(doomed), "by_type": by_type,
+                "vacuumed": args.flag("vacuum") and not dry, "problems": []}, text)
     return 0
 
 
@@ -5137,8 +5490,6 @@ def _task_pid(store, args):
 def cmd_task_list(args):
     cfg, store = cli_store()
     status = args.get("status")
-    if status and status not in TASK_STATUSES:
-        raise UsageError(f"--status must be one of {', '.join(TASK_STATUSES)}")
     where, params = [], []
     if not args.flag("all_projects"):
         where.append("t.project_id = ?")
@@ -5152,18 +5503,19 @@ def cmd_task_list(args):
                        order="CASE t.status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
                              "WHEN 'open' THEN 2 ELSE 3 END, t.priority, t.created_at",
                        limit=args.get("limit"))
+    wide = args.flag("all_projects")
     emit(args, [t.as_json() for t in tasks],
-         "\n".join(t.line() for t in tasks) if tasks else "no tasks")
+         "\n".join(t.line(wide) for t in tasks) if tasks else "no tasks")
     return 0
 
 
 def cmd_task_ready(args):
     cfg, store = cli_store()
-    pid = _task_pid(store, args)
-    limit = args.get("limit", 20)
-    tasks = ready_tasks(store, pid, limit=limit or None) if pid else []
+    wide = args.flag("all_projects")
+    pid = None if wide else _task_pid(store, args)
+    tasks = ready_tasks(store, pid, limit=args.get("limit", 20)) if wide or pid else []
     emit(args, [t.as_json() for t in tasks],
-         "\n".join(t.line() for t in tasks) if tasks else "nothing ready")
+         "\n".join(t.line(wide) for t in tasks) if tasks else "nothing ready")
     return 0
 
 
@@ -5213,24 +5565,34 @@ def cmd_task_show(args):
 
 def cmd_task_tree(args):
     cfg, store = cli_store()
-    pid = _task_pid(store, args)
+    wide = args.flag("all_projects")
     if args.positional:
         roots = [resolve_id(store, "tasks", "t-", args.positional[0])]
     else:
+        pid = None if wide else _task_pid(store, args)
         roots = [r[0] for r in store.all(
-            "SELECT id FROM tasks t WHERE project_id=? AND parent IS NULL AND (status NOT IN "
-            "('done','cancelled') OR EXISTS (SELECT 1 FROM tasks c WHERE c.parent=t.id AND "
-            "c.status NOT IN ('done','cancelled'))) ORDER BY priority, created_at",
-            (pid or -1,))]
-    lines = task_tree_lines(store, roots, pid) if roots else []
+            "SELECT id FROM tasks t WHERE (project_id=?1 OR (?1 IS NULL AND ?2)) AND parent IS "
+            "NULL AND (status NOT IN ('done','cancelled') OR EXISTS (SELECT 1 FROM tasks c WHERE "
+            "c.parent=t.id AND c.status NOT IN ('done','cancelled'))) ORDER BY project_id, "
+            "priority, created_at", (pid if pid is not None else None, wide))]
+    lines, shown = [], None
+    for tid in roots:
+        root = get_task(store, tid)
+        if wide and root.project != shown:
+            lines.append(f"project {root.project}:")
+            shown = root.project
+        lines += task_tree_lines(store, [tid], root.project_id)
 
-    def as_tree(tid):
-        t = get_task(store, tid).as_json()
-        t["children"] = [as_tree(r[0]) for r in store.all(
-            "SELECT id FROM tasks WHERE parent=? ORDER BY created_at, rowid", (tid,))]
-        return t
-    emit(args, [as_tree(r) for r in roots], "\n".join(lines) if lines else "no tasks")
+    emit(args, [task_tree_json(store, r) for r in roots], "\n".join(lines) if lines else "no tasks")
     return 0
+
+
+def task_tree_json(store, tid):
+    """A task with its steps under "children", recursively."""
+    t = get_task(store, tid).as_json()
+    t["children"] = [task_tree_json(store, r[0]) for r in store.all(
+        "SELECT id FROM tasks WHERE parent=? ORDER BY created_at, rowid", (tid,))]
+    return t
 
 
 def _task_action(action):
@@ -5273,8 +5635,8 @@ def cmd_plan(args):
     source = args.get("from")
     if source:
         try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
+            with open(source, "rb") as fh:
+                text = read_text(fh, source)
         except OSError as exc:
             raise UserError(f"cannot read {source}: {exc.strerror}") from None
         goal, steps = parse_checklist(text, os.path.splitext(os.path.basename(source))[0])
@@ -5302,9 +5664,14 @@ def cmd_plan(args):
     with store.write():
         pid = store.project_id(project)
     root, ids = create_plan(store, pid, goal, steps)
-    emit(args, {"plan": root, "steps": ids},
+    emit(args, task_tree_json(store, root),
          "\n".join([f"plan {root}: {len(ids)} steps"] + task_tree_lines(store, [root], pid)))
     return 0
+
+
+SESSION_ROW_SQL = ("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
+                   "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, "
+                   "s.summary_id, s.imported FROM sessions s JOIN projects p ON p.id = s.project_id")
 
 
 def session_row_json(row):
@@ -5322,15 +5689,15 @@ def cmd_session_list(args):
     where, params = "1", []
     if not args.flag("all_projects"):
         where, params = "s.project_id = ?", [store.project_id(cli_project(args), create=False) or -1]
-    rows = store.all("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
-                     "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, "
-                     "s.summary_id, s.imported FROM sessions s JOIN projects p ON "
-                     f"p.id = s.project_id WHERE {where} ORDER BY s.started_at DESC LIMIT ?",
+    rows = store.all(SESSION_ROW_SQL + f" WHERE {where} ORDER BY s.started_at DESC LIMIT ?",
                      params + [args.get("limit", 20)])
     data = [session_row_json(r) for r in rows]
-    lines = [f"{d['id'][:36]:<36} {d['started_at'][:16].replace('T', ' ')} {d['status']:<6} "
-             f"{d['prompts']:>3} prompts {d['tool_events']:>4} tool events {d['errors']:>3} errors"
-             + ("  (imported)" if d["imported"] else "") for d in data]
+    wide = args.flag("all_projects")
+    lines = [f"{d['id'][:36]:<36} " + (f"{d['project']:<16} " if wide else "") +
+             f"{d['started_at'][:16].replace('T', ' ')} {d['status']:<6} "
+             f"{plural(d['prompts'], 'prompt'):>11} {plural(d['tool_events'], 'tool event'):>15} "
+             f"{plural(d['errors'], 'error'):>10}" + ("  (imported)" if d["imported"] else "")
+             for d in data]
     emit(args, data, "\n".join(lines) if lines else "no sessions")
     return 0
 
@@ -5348,14 +5715,13 @@ def cmd_session_show(args):
     facts = session_facts(store, sid, full=True)
     summary = store.scalar("SELECT content FROM memories WHERE id=?", (facts["summary_id"],)) \
         if facts["summary_id"] else None
-    data = {"id": sid, "project": facts["project"], "status": facts["status"],
-            "started_at": iso_time(facts["started_at"]),
-            "ended_at": iso_time(facts["ended_at"]) if facts["ended_at"] else None,
-            "end_reason": facts["end_reason"], "prompts": facts["prompts_text"],
-            "files": facts["files"], "commands": facts["counts"].get("command", 0),
-            "errors": facts["failures"], "decisions": [m for m, _, _ in facts["decisions"]],
-            "tasks": [{"id": t, "title": ti, "from": f, "to": to} for t, ti, f, to in facts["tasks"]],
-            "summary": summary or render_summary(facts)}
+    data = session_row_json(store.one(SESSION_ROW_SQL + " WHERE s.id = ?", (sid,)))
+    data.update({"prompt_texts": facts["prompts_text"], "files": facts["files"],
+                 "commands": facts["counts"].get("command", 0), "failures": facts["failures"],
+                 "decisions": [m for m, _, _ in facts["decisions"]],
+                 "tasks": [{"id": t, "title": ti, "from": f, "to": to}
+                           for t, ti, f, to in facts["tasks"]],
+                 "summary": summary or render_summary(facts)})
     emit(args, data, data["summary"])
     return 0
 
@@ -5379,33 +5745,46 @@ def cmd_summarize(args):
 
 def cmd_import_transcripts(args):
     cfg, store = cli_store()
-    project = cli_project(args)
-    paths = args.positional or default_transcripts(project, cfg.env)
-    if not paths:
-        raise UserError("no Claude Code transcripts found for this project under "
-                        "~/.claude/projects; pass transcript paths explicitly")
-    with store.write():
-        pid = store.project_id(project)
-    totals = [0, 0]
-    report, problems = [], []
+    here = cli_project(args)
+    forced = here if args.get("project") else None
+    if args.positional:
+        paths, problems = transcript_files(args.positional)
+    else:
+        paths, problems = default_transcripts(here, cfg.env), []
+        if not paths:
+            raise UserError("no Claude Code transcripts found for this project under "
+                            "~/.claude/projects; pass transcript files or directories")
+    unreadable = bool(problems)
+    sessions = memories = 0
+    report, files = [], []
     for path in paths:
+        entry = {"path": path, "sessions": 0, "memories": 0, "projects": [], "problems": []}
+        files.append(entry)
         try:
-            s, m, skipped, bad = import_transcript(store, project, pid, path)
+            s, m, skipped, bad, names = import_transcript(store, path, forced, here)
         except OSError as exc:
+            entry["problems"].append(f"cannot read ({exc.strerror})")
             problems.append(f"{path}: cannot read ({exc.strerror})")
+            unreadable = True
+            report.append(f"{path}: cannot read ({exc.strerror})")
             continue
-        totals[0] += s
-        totals[1] += m
-        line = f"{os.path.basename(path)}: {s} sessions, {m} memories"
+        sessions += s
+        memories += m
+        entry.update(sessions=s, memories=m, projects=names)
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-            problems.append(f"{path}: skipped {len(bad)} unreadable line(s) ({shown})")
-        report.append(line)
-    emit(args, {"sessions": totals[0], "memories": totals[1], "problems": problems},
-         "\n".join(report + [f"imported {totals[0]} sessions, {totals[1]} memories"]))
+            note = f"skipped {plural(len(bad), 'unreadable line')} ({shown})"
+            entry["problems"].append(note)
+            problems.append(f"{path}: {note}")
+        report.append(f"{path}: {plural(s, 'new session')}, {plural(m, 'new memory', 'new memories')}"
+                      + (f" -> {', '.join(names)}" if names else ""))
+    emit(args, {"action": "import-transcripts", "dry_run": False, "sessions": sessions,
+                "memories": memories, "files": files, "problems": problems},
+         "\n".join(report + [f"imported {plural(sessions, 'session')}, "
+                             f"{plural(memories, 'memory')} from {plural(len(paths), 'file')}"]))
     for p in problems:
         sys.stderr.write(f"devstream: {p}\n")
-    return 0
+    return EXIT_ERROR if unreadable else 0
 
 
 def cmd_export(args):
@@ -5433,51 +5812,90 @@ def cmd_import(args):
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text; nothing was imported") from None
     added = import_records(store, parse_export(lines))
-    emit(args, added, "imported " + ", ".join(f"{v} {k}s" for k, v in added.items()))
+    names = {"project": "projects", "session": "sessions", "memory": "memories", "task": "tasks",
+             "dependency": "dependencies", "task_event": "task_events"}
+    counts = {names.get(k, k): v for k, v in added.items()}
+    emit(args, dict({"action": "import", "dry_run": False}, **counts, problems=[]),
+         "imported " + ", ".join(plural(added[k], k.replace("_", " "))
+                                 for k in added))
     return 0
 
 
+def _opts(common, **own):
+    spec = dict(common)
+    spec.update({"--" + k.replace("_", "-"): v for k, v in own.items()})
+    return spec
+
+
+CLI_CHOICES = CLI_NAMES
+SCOPES = ("user", "project")
+_TYPES = MEMORY_TYPES
+_STATUSES = TASK_STATUSES
+
 COMMANDS = {
     # name: (handler, option spec, min positionals, max positionals or None)
-    "hook": (cmd_hook, {"--cli": "value"}, 0, 0),
-    "version": (cmd_version, {}, 0, 0),
+    "hook": (cmd_hook, {"--cli": CLI_CHOICES}, 0, 0),
+    "version": (cmd_version, JSON_OPT, 0, 0),
     "help": (cmd_help, {}, 0, None),
-    "install": (cmd_install, {"--scope": "value", "--project-dir": "value", "--cli": "value",
-                              "--trust": "flag",
-                              "--dry-run": "flag"}, 0, 0),
-    "uninstall": (cmd_uninstall, {"--scope": "value", "--project-dir": "value", "--cli": "value"},
-                  0, 0),
-    "doctor": (cmd_doctor, {}, 0, 0),
-    "memory add": (cmd_memory_add, {"--type": "value", "--tag": "multi"}, 1, None),
-    "memory search": (cmd_memory_search, {"--limit": "int", "--type": "value", "--mode": "value",
-                                          "--all": "flag"}, 1, None),
-    "memory list": (cmd_memory_list, {"--limit": "int", "--type": "value"}, 0, 0),
-    "memory show": (cmd_memory_show, {}, 1, 1),
-    "memory forget": (cmd_memory_forget, {}, 1, 1),
-    "context": (cmd_context, {"--event": "value", "--prompt": "value", "--file": "value"}, 0, 0),
-    "embed": (cmd_embed, {"--limit": "int", "--background": "flag"}, 0, 0),
-    "gc": (cmd_gc, {"--older-than": "int", "--keep": "int", "--vacuum": "flag"}, 0, 0),
-    "task add": (cmd_task_add, {"--description": "value", "--priority": "int", "--parent": "value",
-                                "--after": "multi", "--estimate": "int", "--label": "multi"}, 1, None),
-    "task list": (cmd_task_list, {"--status": "value", "--all": "flag", "--limit": "int"}, 0, 0),
-    "task ready": (cmd_task_ready, {"--limit": "int"}, 0, 0),
-    "task show": (cmd_task_show, {}, 1, 1),
-    "task tree": (cmd_task_tree, {}, 0, 1),
-    "task start": (_task_action("start"), {"--force": "flag"}, 1, 1),
-    "task done": (_task_action("done"), {}, 1, 1),
-    "task reopen": (_task_action("reopen"), {}, 1, 1),
-    "task cancel": (_task_action("cancel"), {}, 1, 1),
-    "task block": (_task_action("block"), {"--reason": "value"}, 1, 1),
-    "task dep add": (cmd_task_dep, {"--on": "value"}, 1, 1),
-    "task dep rm": (cmd_task_dep, {"--on": "value"}, 1, 1),
-    "plan": (cmd_plan, {"--from": "value", "--dry-run": "flag"}, 0, None),
-    "session list": (cmd_session_list, {"--limit": "int"}, 0, 0),
-    "session show": (cmd_session_show, {}, 1, 1),
+    "install": (cmd_install, _opts(JSON_OPT, scope=SCOPES, project_dir="value", cli=CLI_CHOICES,
+                                   trust="flag", dry_run="flag"), 0, 0),
+    "uninstall": (cmd_uninstall, _opts(JSON_OPT, scope=SCOPES, project_dir="value",
+                                       cli=CLI_CHOICES), 0, 0),
+    "doctor": (cmd_doctor, JSON_OPT, 0, 0),
+    "memory add": (cmd_memory_add, _opts(PROJECT_OPTS, type=_TYPES, tag="multi"), 1, None),
+    "memory search": (cmd_memory_search, _opts(LISTING_OPTS, limit="count", type=_TYPES,
+                                               mode=("hybrid", "fts", "vector"), all="flag"),
+                      1, None),
+    "memory list": (cmd_memory_list, _opts(LISTING_OPTS, limit="count", type=_TYPES), 0, 0),
+    "memory show": (cmd_memory_show, JSON_OPT, 1, 1),
+    "memory forget": (cmd_memory_forget, JSON_OPT, 1, 1),
+    "context": (cmd_context, _opts(PROJECT_OPTS, event=("session-start", "prompt", "pre-tool"),
+                                   prompt="value", file="value"), 0, 0),
+    "embed": (cmd_embed, _opts(JSON_OPT, limit="count", background="flag"), 0, 0),
+    "gc": (cmd_gc, _opts(LISTING_OPTS, older_than="count", keep="count", type=list(_TYPES),
+                         dry_run="flag", vacuum="flag"), 0, 0),
+    "task add": (cmd_task_add, _opts(PROJECT_OPTS, description="value", priority="priority",
+                                     parent="value", after="multi", estimate="int",
+                                     label="multi"), 1, None),
+    "task list": (cmd_task_list, _opts(LISTING_OPTS, status=_STATUSES, all="flag",
+                                       limit="count"), 0, 0),
+    "task ready": (cmd_task_ready, _opts(LISTING_OPTS, limit="count"), 0, 0),
+    "task show": (cmd_task_show, JSON_OPT, 1, 1),
+    "task tree": (cmd_task_tree, LISTING_OPTS, 0, 1),
+    "task start": (_task_action("start"), _opts(JSON_OPT, force="flag"), 1, 1),
+    "task done": (_task_action("done"), _opts(JSON_OPT, force="flag"), 1, 1),
+    "task reopen": (_task_action("reopen"), JSON_OPT, 1, 1),
+    "task cancel": (_task_action("cancel"), JSON_OPT, 1, 1),
+    "task block": (_task_action("block"), _opts(JSON_OPT, reason="value"), 1, 1),
+    "task dep add": (cmd_task_dep, _opts(JSON_OPT, on="value"), 1, 1),
+    "task dep rm": (cmd_task_dep, _opts(JSON_OPT, on="value"), 1, 1),
+    "plan": (cmd_plan, _opts(PROJECT_OPTS, dry_run="flag"), 0, None),
+    "session list": (cmd_session_list, _opts(LISTING_OPTS, limit="count"), 0, 0),
+    "session show": (cmd_session_show, JSON_OPT, 1, 1),
     "summarize": (cmd_summarize, {"--background": "flag"}, 1, 1),
-    "import-transcripts": (cmd_import_transcripts, {}, 0, None),
+    "import-transcripts": (cmd_import_transcripts, PROJECT_OPTS, 0, None),
     "export": (cmd_export, {"-o": "value", "--output": "value"}, 0, 0),
-    "import": (cmd_import, {}, 1, 1),
+    "import": (cmd_import, JSON_OPT, 1, 1),
 }
+COMMANDS["plan"][1]["--from"] = "value"
+
+
+def _split_command(argv):
+    """(command name or None, the rest, the longest group/command prefix that was understood)."""
+    for depth in (3, 2, 1):
+        joined = " ".join(argv[:depth])
+        if len(argv) >= depth and joined in COMMANDS:
+            return joined, argv[depth:]
+    return None, argv
+
+
+def _wants_help(rest):
+    for arg in rest:
+        if arg == "--":
+            return False
+        if arg in ("-h", "--help"):
+            return True
+    return False
 
 
 def main(argv=None):
@@ -5490,34 +5908,42 @@ def main(argv=None):
             cli = argv[2]
         elif len(argv) >= 2 and argv[1].startswith("--cli="):
             cli = argv[1][6:]
-        run_hook(cli)
-        # Everything is written with os.write and the database is closed: skip the
-        # interpreter's teardown (module and object finalisation), ~1 ms per hook.
-        os._exit(0)
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(USAGE)
-        return 0 if argv else EXIT_USAGE
+        if not (len(argv) > 1 and argv[1] in ("-h", "--help")):
+            run_hook(cli)
+            # Everything is written with os.write and the database is closed: skip the
+            # interpreter's teardown (module and object finalisation), ~1 ms per hook.
+            os._exit(0)
+    if not argv:
+        sys.stderr.write(overview_text())
+        return EXIT_USAGE
+    if argv[0] in ("-h", "--help"):
+        sys.stdout.write(overview_text())
+        return 0
     if argv[0] in ("-V", "--version"):
-        argv = ["version"]
-    name = argv[0]
-    rest = argv[1:]
-    # two-word commands: "memory add", "task dep add", ...
-    for depth in (3, 2):
-        joined = " ".join(argv[:depth])
-        if len(argv) >= depth and joined in COMMANDS:
-            name, rest = joined, argv[depth:]
-            break
-    entry = COMMANDS.get(name)
+        argv = ["version"] + argv[1:]
+    name, rest = _split_command(argv)
     try:
-        if entry is None:
-            raise UsageError(f"unknown command {' '.join(argv[:2])!r}; run `devstream help`")
-        handler, spec, min_pos, max_pos = entry
-        if "-h" in rest or "--help" in rest:
-            sys.stdout.write(USAGE)
+        if name is None:
+            group = next((g for g in (" ".join(argv[:2]), argv[0]) if g in GROUPS), None)
+            if group:
+                sub = argv[len(group.split()):]
+                if sub and sub[0] in ("-h", "--help"):
+                    sys.stdout.write(help_text(group))
+                    return 0
+                sys.stderr.write(help_text(group))
+                if sub:
+                    raise UsageError(f"unknown command {group + ' ' + sub[0]!r}; "
+                                     f"run `devstream {group} --help`")
+                raise UsageError(f"{group} needs a command; run `devstream {group} --help`")
+            raise UsageError(f"unknown command {argv[0]!r}; run `devstream help`")
+        handler, spec, min_pos, max_pos = COMMANDS[name]
+        if _wants_help(rest):
+            sys.stdout.write(help_text(name))
             return 0
         positional, options = parse_args(rest, spec)
         if len(positional) < min_pos:
-            raise UsageError(f"{name}: missing argument")
+            raise UsageError(f"{name}: missing {HELP[name][1].split()[0]}; "
+                             f"run `devstream {name} --help`")
         if max_pos is not None and len(positional) > max_pos:
             raise UsageError(f"{name}: unexpected argument {positional[max_pos]!r}")
         cfg_env = os.environ

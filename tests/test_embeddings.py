@@ -49,7 +49,8 @@ def breaker(ds):
 def test_embed_command_batches_and_records_model(ds, stub):
     ids = setup_memories(ds, stub)
     out = ds.cli_json("embed")
-    assert out == {"embedded": 4, "pending": 0, "error": None}
+    assert out == {"action": "embed", "dry_run": False, "memories": 4, "pending": 0,
+                   "problems": []}
     assert ds.sql("SELECT model, dim FROM embed_spaces") == [("embeddinggemma", 768)]
     assert all(ds.cli_json("memory", "show", i)["embedded"] for i in ids)
     calls = stub.requests_to("/api/embed")
@@ -117,7 +118,7 @@ def test_embed_command_reports_failure_and_keeps_everything(ds, stub):
     assert "Traceback" not in proc.stderr
     assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 4
     stub.fault = None
-    assert ds.cli_json("embed")["embedded"] == 4
+    assert ds.cli_json("embed")["memories"] == 4
 
 
 def test_background_embedding_after_stop(ds, stub):
@@ -146,7 +147,7 @@ def test_changing_the_model_never_mixes_vectors(ds, stub):
     # before re-embedding, search with the new model has no vectors: keyword only, no mixing
     hits = ds.cli_json("memory", "search", "webhook idempotent")
     assert all(h["vector"] == 0 for h in hits)
-    assert ds.cli_json("embed")["embedded"] == 4
+    assert ds.cli_json("embed")["memories"] == 4
     spaces = dict((m, d) for m, d in ds.sql("SELECT model, dim FROM embed_spaces"))
     assert spaces == {"embeddinggemma": 768, "all-minilm": 384}
     assert ds.sql("SELECT count(DISTINCT embed_space) FROM memories") == [(1,)]

@@ -114,4 +114,4 @@ def test_memory_cli_round_trip(ds):
     bad = ds.cli("memory", "show", "m-zzzz")
     assert bad.returncode == 1 and "no memory" in bad.stderr
     usage = ds.cli("memory", "add", "x", "--type", "nonsense")
-    assert usage.returncode == 1 and "unknown memory type" in usage.stderr
+    assert usage.returncode == 2 and "--type must be one of" in usage.stderr

@@ -24,7 +24,8 @@ def test_plan_from_the_model(ds, stub):
     assert req["stream"] is False and req["model"] == "llama3.2"
     assert req["format"]["required"] == ["steps"]
     assert "CSV export" in req["messages"][-1]["content"]
-    tree = ds.cli_json("task", "tree", out["plan"])[0]
+    tree = ds.cli_json("task", "tree", out["id"])[0]
+    assert tree == out                      # plan prints the plan as `task tree` shows it
     assert tree["title"] == "Add CSV export to the invoices page"
     steps = tree["children"]
     assert [s["title"] for s in steps] == ["Outline the approach", "Implement the core change",
@@ -114,7 +115,7 @@ def test_plan_from_markdown(ds, tmp_path):
     f = tmp_path / "plan.md"
     f.write_text(CHECKLIST)
     out = ds.cli_json("plan", "--from", str(f))
-    tree = ds.cli_json("task", "tree", out["plan"])[0]
+    tree = ds.cli_json("task", "tree", out["id"])[0]
     assert tree["title"] == "Billing v2"
     top = tree["children"]
     assert [t["title"] for t in top] == ["Agree on integer cents", "Ledger table", "Public API"]

@@ -99,7 +99,7 @@ def test_task_json_shape(ds):
                       "closed_at"}
     assert t["parent"] == parent and t["labels"] == ["db", "api"] and t["estimate_minutes"] == 25
     bad = ds.cli("task", "add", "x", "--priority", "7")
-    assert bad.returncode == 1 and "priority" in bad.stderr
+    assert bad.returncode == 2 and "priority" in bad.stderr
 
 
 def test_memories_captured_while_a_task_is_in_progress_carry_it(ds):
