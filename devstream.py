@@ -4848,7 +4848,8 @@ HELP = {
                                    "local settings only)"),
                  ("--project-dir DIR", "the project for --scope project (default: the current "
                                        "directory)"),
-                 ("--cli NAME", "claude (default), gemini, codex or qwen"),
+                 ("--cli NAME", "claude, gemini, codex or qwen, or several joined by commas "
+                                "(default: claude, and install names the other CLIs it finds)"),
                  ("--trust", "also record your trust in DevStream's hooks where the CLI asks for "
                              "it (Codex: its /hooks review); without it, install says how"),
                  ("--dry-run", "show the settings file that would be written; change nothing")],
@@ -4859,7 +4860,8 @@ HELP = {
                   [("--scope SCOPE", "user (default) or project"),
                    ("--project-dir DIR", "the project for --scope project (default: the current "
                                          "directory)"),
-                   ("--cli NAME", "claude (default), gemini, codex or qwen")],
+                   ("--cli NAME", "claude (default), gemini, codex or qwen, or several joined "
+                                  "by commas")],
                   "devstream uninstall --cli gemini"),
     "doctor": ("Check the installation: every check prints PASS, WARN or FAIL and a fix. "
                "Exits 1 if any check fails.", "", [], "devstream doctor"),
@@ -5837,10 +5839,10 @@ COMMANDS = {
     "hook": (cmd_hook, {"--cli": CLI_CHOICES}, 0, 0),
     "version": (cmd_version, JSON_OPT, 0, 0),
     "help": (cmd_help, {}, 0, None),
-    "install": (cmd_install, _opts(JSON_OPT, scope=SCOPES, project_dir="value", cli=CLI_CHOICES,
+    "install": (cmd_install, _opts(JSON_OPT, scope=SCOPES, project_dir="value", cli="value",
                                    trust="flag", dry_run="flag"), 0, 0),
     "uninstall": (cmd_uninstall, _opts(JSON_OPT, scope=SCOPES, project_dir="value",
-                                       cli=CLI_CHOICES), 0, 0),
+                                       cli="value"), 0, 0),
     "doctor": (cmd_doctor, JSON_OPT, 0, 0),
     "memory add": (cmd_memory_add, _opts(PROJECT_OPTS, type=_TYPES, tag="multi"), 1, None),
     "memory search": (cmd_memory_search, _opts(LISTING_OPTS, limit="count", type=_TYPES,
