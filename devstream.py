@@ -21,7 +21,7 @@ import _json
 import _thread
 
 VERSION = "0.1.0"
-SCHEMA_VERSION = 5          # see MIGRATIONS in the store section
+SCHEMA_VERSION = 6          # see MIGRATIONS in the store section
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -483,13 +483,133 @@ def migration_5_reindex_reserved_terms(conn):
         fts_index(conn, rowid, content, tags, path, project_id, mtype)
 
 
+def migration_6_identity_and_secure_delete(conn):
+    """A random identity in the file header (application_id), so a -wal left by another
+    database is recognised and set aside instead of replayed into this one; and FTS5's
+    secure-delete, so a forgotten memory's words leave the index too."""
+    ident = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF or 1
+    conn.execute(f"PRAGMA application_id={ident}")
+    conn.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES('secure-delete', 1)")
+
+
 MIGRATIONS = [migration_1_core, migration_2_tasks, migration_3_embeddings,
-              migration_4_session_detail, migration_5_reindex_reserved_terms]
+              migration_4_session_detail, migration_5_reindex_reserved_terms,
+              migration_6_identity_and_secure_delete]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
 class StoreError(Exception):
     """The database cannot be used (locked, corrupt, unwritable, from a newer version)."""
+
+
+class StoreDamaged(StoreError):
+    """The database failed an integrity check or a page read: it is never written again."""
+
+
+DAMAGED_SUFFIX = "-damaged"        # beside the database: when and why it was found damaged
+
+
+def damage_note(db_path):
+    """The damage marker's text, or None when the database is not known to be damaged."""
+    try:
+        with open(db_path + DAMAGED_SUFFIX, encoding="utf-8", errors="replace") as fh:
+            return fh.read(2000).strip() or "damaged"
+    except OSError:
+        return None
+
+
+def mark_damaged(db_path, reason):
+    """From now on nothing writes to this database: hooks fall silent (one log line each) and
+    commands refuse, until `devstream recover` salvages it into a new file."""
+    try:
+        fd = os.open(db_path + DAMAGED_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{iso_time()} {reason}\n".encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
+def store_failure(exc, db_path):
+    """One line for any failure of the database (APSW's exceptions, OSError); marks the
+    database damaged when SQLite says it is."""
+    name = type(exc).__name__
+    errno = getattr(exc, "errno", None)
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if name in ("CorruptError", "NotADBError"):
+        mark_damaged(db_path, f"{name}: {exc}")
+        return (f"database {db_path} is damaged ({exc}); DevStream no longer writes to it: "
+                "run `devstream recover`")
+    if name == "BusyError":
+        return "database is locked by another process past the timeout; try again in a moment"
+    if name == "FullError" or errno in (28, 27) or "database or disk is full" in str(exc):
+        return f"disk full: cannot write to {os.path.dirname(db_path) or '.'} ({exc})"
+    if name == "ReadOnlyError":
+        return (f"database {db_path} is read-only; give it (and its directory) write permission "
+                "for your user")
+    if name == "CantOpenError":
+        return f"cannot open database {db_path}: {exc} (check the directory and permissions)"
+    if name == "IOError":
+        return f"I/O error on {db_path}: {exc} (disk full or failing?)"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return f"{name}: {exc}"
+
+
+def wal_is_foreign(db_path):
+    """True when db_path-wal certainly belongs to another database: the database file is missing
+    or empty, or the WAL holds a header page (page 1) with another identity (application_id)."""
+    wal = db_path + "-wal"
+    try:
+        if os.stat(wal).st_size <= 32:
+            return False
+    except OSError:
+        return False
+    try:
+        with open(db_path, "rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if len(head) < 100:
+        return True
+    ident = head[68:72]
+    if ident == b"\0\0\0\0":
+        return False                    # a database from before identities: cannot tell
+    fd = os.open(wal, os.O_RDONLY)
+    try:
+        header = os.pread(fd, 32, 0)
+        page = int.from_bytes(header[8:12], "big")
+        if len(header) < 32 or page < 512:
+            return False
+        size = os.fstat(fd).st_size
+        offset = 32
+        for _ in range(4096):
+            if offset + 24 + page > size:
+                break
+            if int.from_bytes(os.pread(fd, 4, offset), "big") == 1:
+                if os.pread(fd, 4, offset + 24 + 68) != ident:
+                    return True
+            offset += 24 + page
+        return False
+    finally:
+        os.close(fd)
+
+
+def set_aside(paths, label):
+    """Rename each existing path to path.<label>-<time>; returns the new names."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    moved = []
+    for p in paths:
+        if os.path.lexists(p):
+            target = f"{p}.{label}-{stamp}"
+            os.replace(p, target)
+            moved.append(target)
+    return moved
 
 
 def vec_extension_path():
@@ -511,12 +631,20 @@ class Store:
     """The one database.  Writes go through `write()` (BEGIN IMMEDIATE, so a writer never has to
     upgrade a read lock and hit a snapshot error under concurrency)."""
 
-    def __init__(self, path, busy_ms=5000, create=True, migrate=True):
+    def __init__(self, path, busy_ms=5000, create=True, migrate=True, salvage=False):
         import apsw
         self.apsw = apsw
         self.path = path
         self._vec_loaded = False
         self._depth = 0
+        if not salvage:
+            note = damage_note(path)
+            if note is not None:
+                raise StoreDamaged(f"database {path} is damaged ({note}); DevStream no longer "
+                                   "writes to it: run `devstream recover`")
+            if os.path.exists(path + "-wal") and wal_is_foreign(path):
+                moved = set_aside([path + "-wal", path + "-shm"], "foreign")
+                log("warning", "store.foreign_wal_set_aside", path=path, moved=moved)
         if create:
             d = os.path.dirname(path)
             if d and not os.path.isdir(d):
@@ -528,7 +656,8 @@ class Store:
             flags = apsw.SQLITE_OPEN_READWRITE
         self.conn = apsw.Connection(path, flags=flags)
         self.conn.setbusytimeout(int(busy_ms))
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        # secure_delete: what is deleted (a forgotten memory) is overwritten, not left in free pages
+        self.conn.execute("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON")
         self.version = self.one("PRAGMA user_version")[0]
         if self.version < SCHEMA_VERSION:
             # WAL is a property of the file: set once, before the first migration
@@ -663,6 +792,115 @@ class _WriteTxn:
         return False
 
 
+# What recovery copies: the record tables, with their columns as the new file declares them.
+# Derived data is rebuilt instead (the FTS index from memories; vectors by re-embedding).
+RECOVER_TABLES = ("projects", "sessions", "memories", "tasks", "task_deps", "task_events",
+                  "injections", "session_snapshots")
+RECOVER_SKIP_COLUMNS = {"memories": {"embed_space"}}
+
+
+def _salvage_rows(src, table, cols):
+    """Every readable row of one table of a damaged database: a plain scan (which may stop
+    early or skip a damaged page without a word), then a lookup of every other rowid up to the
+    highest one any index knows.  Returns (rows, rowids whose page could not be read)."""
+    found, hi = {}, 0
+    try:
+        for row in src.execute(f"SELECT rowid, {', '.join(cols)} FROM {table} ORDER BY rowid"):
+            found[row[0]] = row[1:]
+            hi = max(hi, row[0])
+    except Exception as exc:
+        if "no such column: rowid" in str(exc):           # WITHOUT ROWID: the scan is all
+            rows = []
+            try:
+                for row in src.execute(f"SELECT {', '.join(cols)} FROM {table}"):
+                    rows.append(row)
+            except Exception:
+                pass
+            return rows, 0
+    probes = [f"SELECT max(rowid) FROM {table}"] + [
+        f"SELECT max(rowid) FROM (SELECT rowid FROM {table} INDEXED BY {name})"
+        for (name,) in src.execute("SELECT name FROM sqlite_master WHERE type='index' AND "
+                                   "tbl_name=? AND sql IS NOT NULL", (table,))]
+    for sql in probes:
+        try:
+            hi = max(hi, src.execute(sql).fetchall()[0][0] or 0)
+        except Exception:
+            pass
+    # point lookups for every rowid not yet seen: a range read can also stop silently at a
+    # damaged page, a lookup only ever loses the rows of that page
+    lost, sql = 0, f"SELECT {', '.join(cols)} FROM {table} WHERE rowid = ?"
+    seen_max = max(found, default=0)
+    if hi > 4 * seen_max + 100000:
+        hi = 4 * seen_max + 100000              # a damaged page's garbage, not a real rowid
+    for rowid in range(1, hi + 64):
+        if rowid in found:
+            continue
+        try:
+            for row in src.execute(sql, (rowid,)):
+                found[rowid] = row
+        except Exception:
+            lost += 1
+    return [found[k] for k in sorted(found)], lost
+
+
+def recover_database(db_path):
+    """SQLite-level salvage of a damaged database into a new file: every readable row of the
+    record tables, the keyword index rebuilt, vectors queued to be embedded again.  The old
+    file and its -wal/-shm are kept aside.  Returns (aside paths, {table: rows}, unreadable)."""
+    import apsw
+    if not os.path.exists(db_path):
+        raise UserError(f"no database at {db_path}; nothing to recover")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    new_path = f"{db_path}.recovering-{stamp}"
+    try:
+        src = apsw.Connection(db_path, flags=apsw.SQLITE_OPEN_READONLY)
+        src.setbusytimeout(5000)
+    except apsw.Error as exc:
+        raise UserError(f"cannot open {db_path} even read-only: {exc}") from None
+    counts, unreadable = {}, 0
+    dst = Store(new_path, salvage=True)
+    try:
+        for table in RECOVER_TABLES:
+            cols = [r[1] for r in dst.all(f"PRAGMA table_info({table})")]
+            try:
+                have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
+            except apsw.Error:
+                have = set()
+            cols = [c for c in cols if c in have and c not in RECOVER_SKIP_COLUMNS.get(table, ())]
+            if not cols:
+                continue
+            rows, lost = _salvage_rows(src, table, cols)
+            unreadable += lost
+            with dst.write():
+                dst.conn.executemany(f"INSERT OR IGNORE INTO {table}({', '.join(cols)}) VALUES"
+                                     f"({', '.join('?' * len(cols))})", rows)
+            counts[table] = dst.scalar(f"SELECT count(*) FROM {table}", default=0)
+        with dst.write():
+            for rowid, content, tags, path, pid, mtype in dst.all(
+                    "SELECT rowid, content, tags, path, project_id, type FROM memories"):
+                fts_index(dst.conn, rowid, content, tags or "", path, pid, mtype)
+            dst.execute("INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT rowid "
+                        "FROM memories")
+        check = dst.scalar("PRAGMA integrity_check")
+        if check != "ok":
+            raise UserError(f"the recovered copy fails its own check ({check}); the damaged "
+                            f"database is untouched")
+    except BaseException:
+        dst.close()
+        src.close()
+        for p in (new_path, new_path + "-wal", new_path + "-shm"):
+            if os.path.exists(p):
+                os.unlink(p)
+        raise
+    dst.close()
+    src.close()
+    aside = set_aside([db_path, db_path + "-wal", db_path + "-shm"], "damaged")
+    os.replace(new_path, db_path)
+    if os.path.exists(db_path + DAMAGED_SUFFIX):
+        os.replace(db_path + DAMAGED_SUFFIX, aside[0] + ".why")
+    return aside, counts, unreadable
+
+
 def open_store(cfg, busy_ms=5000, create=True):
     """Open the database, turning SQLite's failures into one clear StoreError."""
     try:
@@ -671,16 +909,10 @@ def open_store(cfg, busy_ms=5000, create=True):
         raise StoreError(f"apsw is not installed ({exc})") from None
     try:
         return Store(cfg.paths.db, busy_ms=busy_ms, create=create)
-    except apsw.BusyError:
-        raise StoreError("database is locked by another writer") from None
-    except (apsw.NotADBError, apsw.CorruptError):
-        raise StoreError(f"database file is corrupt: {cfg.paths.db}") from None
-    except (apsw.CantOpenError, apsw.ReadOnlyError, apsw.IOError, apsw.FullError,
-            PermissionError) as exc:
-        raise StoreError(f"cannot open database {cfg.paths.db}: {type(exc).__name__}: {exc}") \
-            from None
-    except OSError as exc:
-        raise StoreError(f"cannot create data directory: {exc}") from None
+    except StoreError:
+        raise
+    except (apsw.Error, OSError) as exc:
+        raise StoreError(store_failure(exc, cfg.paths.db)) from None
 
 
 def open_sessions_to_close(store, project_id, current_session, idle_before, clis_without_end=()):
@@ -1223,6 +1455,12 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
     fts_index(store.conn, rowid, content, tags, path, project_id, mtype)
     store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
     return mid, True
+
+
+def purge_deleted_text(store):
+    """After deleting memories: rewrite the keyword index, so no fragment of a deleted memory's
+    words stays in it (with secure_delete, freed pages are zeroed as well)."""
+    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
 
 
 def delete_memory(store, rowid):
@@ -4190,9 +4428,9 @@ def run_hook(cli="claude"):
         log("error", "hook.store_unavailable", hook_event=box[1], error=str(exc))
     except BaseException as exc:        # noqa: BLE001 - fail open on anything at all
         if type(exc).__module__ == "apsw":
-            # locked past the deadline, disk full, I/O error: the store, not a bug
+            # locked past the deadline, disk full, I/O error, a damaged page: the store, not a bug
             log("error", "hook.store_unavailable", hook_event=box[1],
-                error=f"{type(exc).__name__}: {exc}")
+                error=store_failure(exc, Paths().db))
             return 0
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
@@ -4607,28 +4845,33 @@ class Doctor:
             self.add("database", "WARN", f"no database yet at {path}",
                      "it is created by the first hook event or `devstream install`")
             return
+        recover = "`devstream recover` salvages it into a new file and keeps the old one aside"
+        note = damage_note(path)
+        if note is not None:
+            self.add("database", "FAIL", f"{path} was found damaged ({note}); nothing writes "
+                     "to it, hooks are silent", recover)
+            return
         try:
             store = self._store()
         except StoreError as exc:
-            msg = str(exc)
-            fix = (f"move it aside (mv {path} {path}.corrupt); DevStream starts a new one, and "
-                   "`devstream import` restores an export" if "corrupt" in msg else
-                   "check permissions and free disk space of the data directory")
-            self.add("database", "FAIL", msg, fix)
+            self.add("database", "FAIL", str(exc), recover if damage_note(path) else
+                     "check permissions and free disk space of the data directory")
             return
         try:
             result = store.scalar("PRAGMA quick_check", default="?")
             counts = store.one("SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM tasks),"
                                " (SELECT count(*) FROM projects)")
         except store.apsw.Error as exc:
-            self.add("database", "FAIL", f"{path}: {type(exc).__name__}: {exc}",
-                     f"move it aside (mv {path} {path}.corrupt); DevStream starts a new one")
+            msg = store_failure(exc, path)
+            self.add("database", "FAIL", msg, recover if damage_note(path) else
+                     "check permissions and free disk space of the data directory")
             return
         finally:
             store.close()
         if result != "ok":
-            self.add("database", "FAIL", f"quick_check: {result}",
-                     f"export what you can (`devstream export`), then mv {path} {path}.corrupt")
+            mark_damaged(path, f"quick_check: {one_line(str(result), 200)}")
+            self.add("database", "FAIL", f"quick_check: {one_line(str(result), 200)}; nothing "
+                     "writes to it from now on", recover)
         else:
             self.add("database", "PASS", f"{path}: schema {SCHEMA_VERSION}, quick_check ok, "
                      f"{counts[0]} memories, {counts[1]} tasks, {counts[2]} projects")
@@ -4678,7 +4921,7 @@ class Doctor:
                  f"model {model}" + (f", chat model {chat}" if chat else ""))
 
     def check_breaker(self):
-        if not os.path.exists(self.cfg.paths.db):
+        if not os.path.exists(self.cfg.paths.db) or damage_note(self.cfg.paths.db) is not None:
             return
         store = self._store()
         try:
@@ -4694,7 +4937,7 @@ class Doctor:
                      "check Ollama, then `devstream embed` (a success closes it)")
 
     def check_pending(self):
-        if not os.path.exists(self.cfg.paths.db):
+        if not os.path.exists(self.cfg.paths.db) or damage_note(self.cfg.paths.db) is not None:
             return
         store = self._store()
         try:
@@ -4978,6 +5221,9 @@ HELP = {
                "devstream export -o devstream-backup.jsonl"),
     "import": ("Read an export back; what is already there is skipped.", "FILE", [],
                "devstream import devstream-backup.jsonl"),
+    "recover": ("Salvage a damaged database into a new file: every readable row, the keyword "
+                "index rebuilt, vectors queued again; the damaged file is kept aside.", "", [],
+                "devstream recover"),
 }
 
 COMMON_HELP = {
@@ -5337,6 +5583,7 @@ def cmd_memory_forget(args):
     with store.write():
         rowid, mtype = store.one("SELECT rowid, type FROM memories WHERE id=?", (mid,))
         delete_memory(store, rowid)
+        purge_deleted_text(store)
     emit(args, {"action": "forget", "dry_run": False, "memories": 1, "by_type": {mtype: 1},
                 "ids": [mid], "problems": []},
          f"forgot 1 memory ({mtype}): {mid}")
@@ -5789,6 +6036,23 @@ def cmd_import_transcripts(args):
     return EXIT_ERROR if unreadable else 0
 
 
+def cmd_recover(args):
+    cfg = Config()
+    db = cfg.paths.db
+    fd = embedder_lock(cfg)          # no background embedder may write meanwhile
+    try:
+        aside, counts, unreadable = recover_database(db)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    shown = ", ".join(f"{n} {t}" for t, n in counts.items() if n)
+    emit(args, {"recovered": counts, "unreadable_rows": unreadable, "kept_aside": aside},
+         f"recovered {shown or 'nothing'} into a new {db}" +
+         (f"; {unreadable} row(s) were unreadable" if unreadable else "") +
+         f"\nthe damaged file is kept as {aside[0]}\nvectors are rebuilt by `devstream embed`")
+    return 0
+
+
 def cmd_export(args):
     cfg, store = cli_store(create=False)
     out = args.get("o") or args.get("output")
@@ -5874,6 +6138,7 @@ COMMANDS = {
     "plan": (cmd_plan, _opts(PROJECT_OPTS, dry_run="flag"), 0, None),
     "session list": (cmd_session_list, _opts(LISTING_OPTS, limit="count"), 0, 0),
     "session show": (cmd_session_show, JSON_OPT, 1, 1),
+    "recover": (cmd_recover, JSON_OPT, 0, 0),
     "summarize": (cmd_summarize, {"--background": "flag"}, 1, 1),
     "import-transcripts": (cmd_import_transcripts, PROJECT_OPTS, 0, None),
     "export": (cmd_export, {"-o": "value", "--output": "value"}, 0, 0),
@@ -5966,6 +6231,21 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        sys.stderr.write("devstream: out of memory (is an input file far too large?)\n")
+        return EXIT_ERROR
+    except Exception as exc:       # noqa: BLE001 - one line, never a traceback
+        if type(exc).__module__ == "apsw" or isinstance(exc, OSError):
+            sys.stderr.write(f"devstream: {one_line(store_failure(exc, Paths().db), 400)}\n")
+            return EXIT_ERROR
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_name}:{tb.tb_lineno}" if tb else "?"
+        log("error", "cli.failed", error=f"{type(exc).__name__}: {exc}", where=where)
+        sys.stderr.write(f"devstream: internal error: {type(exc).__name__}: "
+                         f"{one_line(str(exc), 300)} (at {where}; please report it)\n")
+        return EXIT_ERROR
 
 
 def run_and_exit(argv=None):

@@ -95,15 +95,15 @@ def test_corrupt_database_is_left_alone_and_doctor_reports_it(ds):
     proc = ds.hook(START)
     assert_silent_success(proc)
     rec = one_new_log_line(before, ds.log_records())
-    assert "corrupt" in rec["error"]
+    assert "damaged" in rec["error"]
     with open(ds.db, "rb") as fh:
         assert fh.read() == garbage, "a corrupt database must not be overwritten"
     doc = ds.cli("doctor", "--json")
     assert doc.returncode == 1
     checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
     assert checks["database"]["status"] == "FAIL"
-    assert "corrupt" in checks["database"]["detail"]
-    assert "mv " in checks["database"]["fix"]
+    assert "damaged" in checks["database"]["detail"]
+    assert "devstream recover" in checks["database"]["fix"]
 
 
 LOCK_HOLDER = r"""

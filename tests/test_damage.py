@@ -1,0 +1,127 @@
+"""A damaged database is never written again, hooks fall silent with one log line each, doctor
+says what happened, and `devstream recover` salvages it into a new file where its memories are
+found again.  A -wal of another database is set aside, not replayed.  A forgotten memory is gone
+from the file."""
+import glob
+import hashlib
+import json
+import os
+import shutil
+
+import apsw
+
+from conftest import assert_silent_success
+
+WORDS = ["ledger", "invoice", "parser", "webhook", "retry", "cache", "schema", "tenant",
+         "billing", "queue"]
+
+
+def add_memories(ds, n):
+    ids = []
+    for i in range(n):
+        text = f"note{i:03d} " + " ".join(WORDS[(i + k) % len(WORDS)] for k in range(5)) + \
+            " " + "detail " * 40
+        ids.append(ds.cli("memory", "add", text, check=True).stdout.strip())
+    return ids
+
+
+def digest(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def damage_a_leaf_page(db):
+    conn = apsw.Connection(db)
+    pages = list(conn.execute(
+        "SELECT pageno, ncell FROM dbstat WHERE name='memories' AND pagetype='leaf' "
+        "ORDER BY pageno"))
+    size = conn.execute("PRAGMA page_size").fetchall()[0][0]
+    conn.close()
+    assert len(pages) >= 4, pages
+    victim, cells = pages[len(pages) // 2]
+    with open(db, "r+b") as fh:
+        fh.seek((victim - 1) * size + 8)
+        fh.write(os.urandom(size - 8))
+    return cells
+
+
+def test_damaged_store_is_left_alone_then_recovered(ds):
+    ids = add_memories(ds, 60)
+    assert not os.path.exists(ds.db + "-wal")
+    on_the_page = damage_a_leaf_page(ds.db)
+    doc = ds.cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
+    assert doc.returncode == 1 and checks["database"]["status"] == "FAIL"
+    assert "devstream recover" in checks["database"]["fix"]
+    before = digest(ds.db)
+    # from now on: hooks silent with one log line each, commands refuse in one line
+    for payload in ({"hook_event_name": "UserPromptSubmit", "prompt": "ledger invoice parser"},
+                    {"hook_event_name": "SessionStart", "source": "startup"},
+                    {"hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+                     "tool_input": {"command": "make"}, "error": "boom"}):
+        n = len(ds.log_records())
+        assert_silent_success(ds.hook(payload))
+        recs = ds.log_records()[n:]
+        assert len(recs) == 1 and "damaged" in recs[0]["error"], recs
+    proc = ds.cli("memory", "add", "written to a damaged file?")
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+    assert "devstream recover" in proc.stderr and "Traceback" not in proc.stderr
+    assert digest(ds.db) == before, "a damaged database must never be written"
+    doc = ds.cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
+    assert "damaged" in checks["database"]["detail"], checks["database"]
+
+    rec = ds.cli_json("recover")
+    # everything but the memories whose page was overwritten
+    assert rec["recovered"]["memories"] >= len(ids) - on_the_page
+    assert rec["recovered"]["projects"] == 1
+    assert len(rec["recovered"]) >= 2
+    aside = rec["kept_aside"][0]
+    assert os.path.exists(aside) and digest(aside) == before
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+    found = {m["id"] for m in ds.cli_json("memory", "list", "--limit", "500")}
+    assert len(found) == rec["recovered"]["memories"] and found <= set(ids)
+    hits = ds.cli_json("memory", "search", "ledger invoice parser webhook retry", "--limit", "50")
+    assert hits and {h["id"] for h in hits} <= found
+    doc = ds.cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
+    assert checks["database"]["status"] == "PASS", checks["database"]
+    # and it is written to again
+    assert_silent_success(ds.hook({"hook_event_name": "UserPromptSubmit",
+                                   "prompt": "after the recovery"}))
+    assert ds.sql("SELECT count(*) FROM memories WHERE content='after the recovery'")[0][0] == 1
+
+
+def test_a_wal_of_another_database_is_set_aside(ds, tmp_path):
+    ds.cli("memory", "add", "the restored database's own memory", check=True)
+    # another database with uncheckpointed changes in its -wal (page 1 among them)
+    other = str(tmp_path / "other" / "devstream.db")
+    env = dict(ds.env, DEVSTREAM_HOME=os.path.dirname(other))
+    ds.cli("memory", "add", "from the other database", env=env, check=True)
+    conn = apsw.Connection(other)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    for i in range(50):
+        conn.execute("INSERT INTO projects(key, root, name, created_at) VALUES(?, 'r', 'n', 0)",
+                     (f"k{i}" * 200,))
+    shutil.copy(other + "-wal", ds.db + "-wal")
+    conn.close()
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": "restored memory please"})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    assert b"the restored database's own memory" in proc.stdout
+    assert glob.glob(ds.db + "-wal.foreign-*")
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+    contents = {r[0] for r in ds.sql("SELECT content FROM memories")}
+    assert "the restored database's own memory" in contents
+    assert "restored memory please" in contents
+    assert not [r for r in ds.log_records() if r["level"] == "error"]
+
+
+def test_a_forgotten_memory_is_gone_from_the_file(ds):
+    ds.cli("memory", "add", "a note that stays", check=True)
+    mid = ds.cli("memory", "add", "zanzibarquokka password hint for the staging box",
+                 check=True).stdout.strip()
+    ds.cli("memory", "add", "another note that stays", check=True)
+    ds.cli("memory", "forget", mid, check=True)
+    for path in glob.glob(ds.db + "*"):
+        with open(path, "rb") as fh:
+            assert b"zanzibarquokka" not in fh.read(), path
