@@ -3930,8 +3930,9 @@ class CodexAdapter(Adapter):
             patch = tin.get("command") or tin.get("patch") or tin.get("input") or ""
             payload["tool_input"] = {"files": parse_patch(str(patch))}
         elif raw_tool == "Bash" and isinstance(res, str):
-            # a plain string of the output: Codex does not say how the command exited
-            payload["tool_response"] = {"stdout": res, "stderr": "", "exit_code": None}
+            # a plain string of the output: the exit status is only in Codex's own transcript
+            code = codex_exit_code(payload.get("transcript_path"), payload.get("tool_use_id"))
+            payload["tool_response"] = {"stdout": res, "stderr": "", "exit_code": code}
         return payload
 
     def install_notes(self, path, env):
@@ -4004,6 +4005,35 @@ class CodexAdapter(Adapter):
         else:
             doctor.add(f"codex trust/{scope}", "PASS",
                        f"all {len(entries)} DevStream hooks in {path} are trusted")
+
+
+def codex_exit_code(transcript_path, call_id, tail_bytes=256 * 1024):
+    """The exit code Codex wrote to its rollout transcript for one command (its `item_completed`
+    record of the call), or None when it is not there (yet)."""
+    if not isinstance(transcript_path, str) or not isinstance(call_id, str) or not call_id:
+        return None
+    try:
+        with open(transcript_path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - tail_bytes))
+            data = fh.read()
+    except OSError:
+        return None
+    needle = f'"{call_id}"'.encode()
+    for line in reversed(data.split(b"\n")):
+        if needle not in line or b'"exit_code"' not in line:
+            continue
+        try:
+            record = json_loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        item = ((record.get("payload") or {}).get("item") or {}) if isinstance(record, dict) \
+            else {}
+        if isinstance(item, dict) and item.get("id") == call_id and \
+                isinstance(item.get("exit_code"), int):
+            return item["exit_code"]
+    return None
 
 
 def codex_event_label(event):
@@ -4417,6 +4447,8 @@ def run_hook(cli="claude"):
             text = handler(hook)
         finally:
             hook.close()
+        log("debug", "hook.done", hook_event=original,
+            ms=round((time.monotonic() - started) * 1000, 1))
         if text and event in CONTEXT_EVENTS:
             # answer under the name the agent used (Gemini CLI's BeforeAgent, ...)
             out = json_dumps(context_envelope(original, text[:HARD_CAP_CHARS])) + "\n"

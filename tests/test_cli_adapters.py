@@ -150,6 +150,21 @@ def test_codex_shell_output_is_kept_without_claiming_exit_0(ds):
     assert t2 == "error" and "expected ';'" in second
 
 
+def test_codex_exit_code_comes_from_its_transcript(ds, tmp_path):
+    """Codex writes the command's exit code to its rollout transcript before PostToolUse runs
+    (seen in the end-to-end test); the hook reads it from there."""
+    rollout = tmp_path / "rollout.jsonl"
+    p = live(ds, CODEX, "PostToolUse.Bash.json", transcript_path=str(rollout))
+    item = {"type": "CommandExecution", "id": p["tool_use_id"], "status": "failed",
+            "aggregated_output": p["tool_response"], "exit_code": 3}
+    other = dict(item, id="call_1", exit_code=0)
+    rollout.write_text("\n".join(json.dumps({"type": "event_msg", "payload": {
+        "type": "item_completed", "item": i}}) for i in (other, item)) + "\n")
+    ds.hook(p, cli="codex")
+    (mtype, content, _), = memories(ds)
+    assert mtype == "error" and "exit 3" in content and "ZQX7731" in content
+
+
 def test_codex_apply_patch_edits_and_their_file_context(ds):
     earlier_error_about(ds, "codex")
     pre = ds.hook(live(ds, CODEX, "PreToolUse.apply_patch.json"), cli="codex")
