@@ -97,7 +97,32 @@ def stage(staging):
             if f.endswith(PRUNE_SUFFIXES) or f in ("INSTALLER", "REQUESTED", "direct_url.json"):
                 os.unlink(os.path.join(dirpath, f))
                 pruned += 1
-    print(f"staged {staging} (pruned {pruned} files)")
+    records = prune_records(staging)
+    print(f"staged {staging} (pruned {pruned} files, {records} RECORD entries)")
+
+
+def prune_records(staging):
+    """Drop RECORD lines of files that are not in the archive.  Console scripts went to bin/
+    (pruned) with the build venv's interpreter in their shebang, a temporary path that differs on
+    every ./install.sh run; their hashes in RECORD made two builds of one tree differ."""
+    dropped = 0
+    for dirpath, _dirs, filenames in os.walk(staging):
+        if not dirpath.endswith(".dist-info") or "RECORD" not in filenames:
+            continue
+        path = os.path.join(dirpath, "RECORD")
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        kept = []
+        for line in lines:
+            name = line.rsplit(",", 2)[0]
+            target = os.path.normpath(os.path.join(staging, name))
+            if name.startswith("..") or not os.path.exists(target):
+                dropped += 1
+                continue
+            kept.append(line)
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("\n".join(kept) + "\n")
+    return dropped
 
 
 def patch_main(pyz):

@@ -957,6 +957,39 @@ def gc_tidy(store, cutoff=None):
         store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
 
 
+def remove_project(store, key):
+    """Delete a project and everything recorded under it (the doctor's probe project).
+    Returns how many memories went."""
+    pid = store.scalar("SELECT id FROM projects WHERE key=?", (key,))
+    if pid is None:
+        return 0
+    rows = [r[0] for r in store.all("SELECT rowid FROM memories WHERE project_id=?", (pid,))]
+    for rowid in rows:
+        delete_memory(store, rowid)
+    for table in ("injections", "session_snapshots"):
+        store.execute(f"DELETE FROM {table} WHERE session_id IN (SELECT id FROM sessions WHERE "
+                      "project_id=?)", (pid,))
+    store.execute("DELETE FROM task_events WHERE task_id IN (SELECT id FROM tasks WHERE "
+                  "project_id=?)", (pid,))
+    store.execute("DELETE FROM task_deps WHERE task_id IN (SELECT id FROM tasks WHERE "
+                  "project_id=?)", (pid,))
+    for table in ("tasks", "sessions"):
+        store.execute(f"DELETE FROM {table} WHERE project_id=?", (pid,))
+    store.execute("DELETE FROM projects WHERE id=?", (pid,))
+    return len(rows)
+
+
+def probe_stored(store, key, session_id, content):
+    """(session recorded, memory with exactly this content stored) for the doctor's probe."""
+    pid = store.scalar("SELECT id FROM projects WHERE key=?", (key,))
+    if pid is None:
+        return False, False
+    session = store.one("SELECT 1 FROM sessions WHERE id=? AND project_id=?", (session_id, pid))
+    memory = store.one("SELECT 1 FROM memories WHERE project_id=? AND session_id=? AND content=?",
+                       (pid, session_id, content))
+    return session is not None, memory is not None
+
+
 def vacuum(store):
     store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
     store.execute("VACUUM")
@@ -4737,10 +4770,43 @@ def cmd_install(args):
         results.append({"cli": name, "settings": spath, "changed": changed})
         lines.extend(more)
     lines.extend(offers)
+    removed = [] if dry else remove_old_builds(cfg)
+    if removed:
+        lines.append(f"removed {plural(len(removed), 'older build')}: "
+                     + ", ".join(os.path.basename(r) for r in removed))
     first = results[0]
     emit(args, {"settings": first["settings"], "changed": first["changed"], "dry_run": dry,
-                "registered": results}, "\n".join(lines))
+                "registered": results, "removed_builds": removed}, "\n".join(lines))
     return 0
+
+
+def current_build(cfg):
+    """The extracted build this process runs from (<data>/app/<archive>_<build id>), or None
+    when it runs from elsewhere (a source checkout)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = os.path.abspath(cfg.paths.app)
+    return here if os.path.dirname(here) == app else None
+
+
+def remove_old_builds(cfg):
+    """After a successful install from an extracted build: every other build under <data>/app
+    (and shiv's lock file of each) goes; the launcher no longer points at them."""
+    import shutil
+    keep = current_build(cfg)
+    if keep is None:
+        return []
+    removed = []
+    app = os.path.dirname(keep)
+    for name in sorted(os.listdir(app)):
+        path = os.path.join(app, name)
+        if path == keep or not os.path.isdir(path) or "_" not in name:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        lock = os.path.join(app, f".{name}_lock")
+        if os.path.exists(lock):
+            os.unlink(lock)
+        removed.append(path)
+    return removed
 
 
 def cmd_uninstall(args):
@@ -4789,6 +4855,15 @@ def model_matches(wanted, available):
     return norm(wanted) in {norm(a) for a in available}
 
 
+def _dir_fix(path, exc):
+    """One command that fixes a directory DevStream cannot write: its permissions when that is
+    the reason, else a data home that can work."""
+    if exc is not None and exc.errno in (1, 13) and os.path.isdir(path):
+        return f"chmod u+rwx {_shell_quote(path)}"
+    return f"export DEVSTREAM_HOME={_shell_quote(os.path.expanduser('~/.devstream'))}   " \
+        "(a directory you can write; add it to your shell profile)"
+
+
 class Doctor:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -4802,12 +4877,12 @@ class Doctor:
                       self.check_config, self.check_permissions, self.check_database,
                       self.check_extensions,
                       self.check_ollama, self.check_breaker, self.check_pending, self.check_hooks,
-                      self.check_round_trip, self.check_logs):
+                      self.check_command, self.check_round_trip, self.check_logs):
             try:
                 check()
             except Exception as exc:     # a broken check is itself a finding
                 self.add(check.__name__[6:], "FAIL", f"check crashed: {type(exc).__name__}: {exc}",
-                         "report this with `devstream doctor --json`")
+                         "devstream doctor --json   (and report what it prints)")
         return self.checks
 
     def check_interpreter(self):
@@ -4815,7 +4890,7 @@ class Doctor:
         v = sys.version_info
         if v < (3, 11):
             self.add("interpreter", "FAIL", f"Python {v[0]}.{v[1]} at {exe}",
-                     "install Python 3.11 or newer and re-run ./install.sh")
+                     "PYTHON=/path/to/python3.11 ./install.sh   (with Python 3.11 or newer)")
         elif "shims" in exe.split(os.sep):
             self.add("interpreter", "WARN", f"{exe} is a version-manager shim (~90 ms per hook)",
                      "re-run `devstream install` with the interpreter's real path")
@@ -4829,21 +4904,21 @@ class Doctor:
             detail = f"devstream {VERSION} from {here}; apsw {apsw.apsw_version()} " \
                      f"(SQLite {apsw.sqlite_lib_version()})"
         except ImportError as exc:
-            self.add("package", "FAIL", f"apsw missing: {exc}", "re-run ./install.sh")
+            self.add("package", "FAIL", f"apsw missing: {exc}", "./install.sh")
             return
         self.add("package", "PASS", detail)
 
     def check_launcher(self):
         path = launcher_path(self.cfg)
         if not os.path.exists(path):
-            self.add("launcher", "WARN", f"no launcher at {path}", "run `devstream install`")
+            self.add("launcher", "WARN", f"no launcher at {path}", "devstream install")
             return
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
         python = text.splitlines()[0][2:].split(" -IS")[0] if text.startswith("#!") else ""
         if not python or not os.path.exists(python):
             self.add("launcher", "FAIL", f"launcher's interpreter {python!r} is gone",
-                     "re-run ./install.sh")
+                     "./install.sh")
             return
         self.add("launcher", "PASS", f"{path} -> {python}")
 
@@ -4856,7 +4931,8 @@ class Doctor:
             _read_config_file(path)
             self.add("config", "PASS", path)
         except UserError as exc:
-            self.add("config", "FAIL", str(exc), f"fix the TOML syntax in {path}")
+            self.add("config", "FAIL", str(exc), f"${{EDITOR:-vi}} {_shell_quote(path)}   "
+                     "(fix the TOML syntax)")
 
     def check_permissions(self):
         exposed = exposed_files(self.cfg.paths)
@@ -4866,18 +4942,46 @@ class Doctor:
         shown = ", ".join(f"{p} ({m:o})" for p, m in exposed[:4])
         more = f" and {len(exposed) - 4} more" if len(exposed) > 4 else ""
         self.add("permissions", "FAIL", f"other users can read {shown}{more}",
-                 "`devstream install` makes them private (directories 0700, files 0600)")
+                 "devstream install   (makes them private: directories 0700, files 0600)")
 
     def _store(self):
         return open_store(self.cfg, busy_ms=2000, create=False)
 
+    def check_data_dir(self):
+        """The data directory must exist and take new files (the database, its WAL), or be
+        creatable; tried for real, so it holds for root and read-only mounts alike."""
+        d = self.cfg.paths.data
+        probe_in = d
+        while not os.path.isdir(probe_in):
+            parent = os.path.dirname(probe_in)
+            if os.path.lexists(probe_in) or parent == probe_in:
+                what = "is not a directory" if os.path.lexists(probe_in) else "cannot be found"
+                self.add("data dir", "FAIL", f"{d} cannot be created: {probe_in} {what}",
+                         _dir_fix(d, None))
+                return False
+            probe_in = parent
+        probe = os.path.join(probe_in, f".devstream-probe-{os.getpid()}")
+        try:
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as exc:
+            self.add("data dir", "FAIL", f"{d} is not writable: cannot create files in "
+                     f"{probe_in} ({exc.strerror})", _dir_fix(probe_in, exc))
+            return False
+        self.add("data dir", "PASS", d + ("" if probe_in == d else " (created when first needed)"))
+        return True
+
     def check_database(self):
         path = self.cfg.paths.db
+        if not self.check_data_dir():
+            return
         if not os.path.exists(path):
             self.add("database", "WARN", f"no database yet at {path}",
-                     "it is created by the first hook event or `devstream install`")
+                     "devstream install   (or let the first hook event create it)")
             return
-        recover = "`devstream recover` salvages it into a new file and keeps the old one aside"
+        recover = "devstream recover   (salvages it into a new file and keeps the old one aside)"
+        unwritable = f"chmod u+rw {_shell_quote(path)}   (and check free disk space: df -h)"
         note = damage_note(path)
         if note is not None:
             self.add("database", "FAIL", f"{path} was found damaged ({note}); nothing writes "
@@ -4887,7 +4991,7 @@ class Doctor:
             store = self._store()
         except StoreError as exc:
             self.add("database", "FAIL", str(exc), recover if damage_note(path) else
-                     "check permissions and free disk space of the data directory")
+                     unwritable)
             return
         try:
             result = store.scalar("PRAGMA quick_check", default="?")
@@ -4896,7 +5000,7 @@ class Doctor:
         except store.apsw.Error as exc:
             msg = store_failure(exc, path)
             self.add("database", "FAIL", msg, recover if damage_note(path) else
-                     "check permissions and free disk space of the data directory")
+                     unwritable)
             return
         finally:
             store.close()
@@ -4915,7 +5019,7 @@ class Doctor:
             conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
             self.add("fts5", "PASS", "FTS5 available")
         except apsw.Error as exc:
-            self.add("fts5", "FAIL", f"FTS5 missing: {exc}", "re-run ./install.sh")
+            self.add("fts5", "FAIL", f"FTS5 missing: {exc}", "./install.sh")
         path = vec_extension_path()
         if not path:
             self.add("sqlite-vec", "WARN", "sqlite-vec not found; search is keyword-only",
@@ -4938,7 +5042,8 @@ class Doctor:
             status, tags = http_get_json(url + "/api/tags", 2)
         except Exception as exc:
             self.add("ollama", "WARN", f"Ollama not reachable at {url} ({type(exc).__name__}); "
-                     "search is keyword-only", f"install and start Ollama, then `ollama pull {model}`")
+                     "search is keyword-only", f"ollama pull {model}   (once Ollama is installed and "
+                     "running)")
             return
         names = [m.get("name", "") for m in (tags or {}).get("models", [])]
         if not model_matches(model, names):
@@ -4991,7 +5096,8 @@ class Doctor:
                 try:
                     _, data = read_settings(path)
                 except UserError as exc:
-                    self.add(f"hooks {cli}/{scope}", "FAIL", str(exc), f"fix the JSON in {path}")
+                    self.add(f"hooks {cli}/{scope}", "FAIL", str(exc),
+                             f"${{EDITOR:-vi}} {_shell_quote(path)}   (fix the JSON)")
                     continue
                 cmds = set()
                 for groups in (data.get("hooks") or {}).values():
@@ -5008,7 +5114,7 @@ class Doctor:
         self._commands = found
         if not any(cli == "claude" for cli, *_ in found):
             self.add("hooks", "WARN", "DevStream is not registered with Claude Code",
-                     "run `devstream install`")
+                     "devstream install")
         for cli, scope, path, cmds in found:
             import shlex
             broken = []
@@ -5019,38 +5125,113 @@ class Doctor:
                         broken.append(part)
             if broken:
                 self.add(f"hooks {cli}/{scope}", "FAIL", f"{path}: missing {', '.join(broken)}",
-                         f"re-run `devstream install --cli {cli} --scope {scope}`")
+                         f"devstream install --cli {cli} --scope {scope}")
             else:
                 self.add(f"hooks {cli}/{scope}", "PASS", f"{path}")
             ADAPTERS[cli].doctor_checks(self, scope, path, self.cfg.env)
 
+    def check_command(self):
+        import shutil
+        found = shutil.which("devstream")
+        if found:
+            self.add("command", "PASS", f"`devstream` on PATH: {found}")
+            return
+        link = os.path.join(os.path.expanduser("~"), ".local", "bin", "devstream")
+        if os.path.lexists(link):
+            fix = 'export PATH="$HOME/.local/bin:$PATH"   (add it to your shell profile too)'
+        else:
+            fix = f"ln -s {_shell_quote(launcher_path(self.cfg))} {_shell_quote(link)}"
+        self.add("command", "WARN", "`devstream` is not on PATH: the agent cannot run "
+                 "`devstream task ...` or `devstream memory add` from its shell", fix)
+
     def check_round_trip(self):
+        """One synthetic prompt through the registered hook command, in a throw-away project:
+        it must be answered, stored and read back; then everything it stored is removed."""
+        import shutil
         import subprocess
+        import tempfile
         cmds = [c for cli, scope, path, cs in getattr(self, "_commands", []) for c in cs]
         cmd = cmds[0] if cmds else hook_command(self.cfg, "claude")
         if not cmds and not os.path.exists(launcher_path(self.cfg)):
-            cmd = f"{_shell_quote(sys.executable)} -IS {_shell_quote(os.path.abspath(__file__))}" \
+            # not installed yet: this program itself, as this interpreter runs it
+            cmd = f"{_shell_quote(sys.executable)} {_shell_quote(os.path.abspath(__file__))}" \
                   " hook --cli claude"
-        payload = json_dumps({"session_id": "devstream-doctor", "hook_event_name": "PreToolUse",
-                              "cwd": os.getcwd(), "tool_name": "Edit",
-                              "tool_input": {"file_path": os.path.join(os.getcwd(),
-                                                                       ".devstream-doctor-probe")}})
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, shell=True, input=payload.encode(), capture_output=True,
-                                  timeout=15)
-        except subprocess.TimeoutExpired:
-            self.add("round trip", "FAIL", f"hook did not finish in 15 s: {cmd}",
-                     "run `devstream doctor` again; if it persists, report it")
+        if self.cfg.disabled:
+            self.add("round trip", "WARN", "DEVSTREAM_DISABLE is set: every hook does nothing",
+                     "unset DEVSTREAM_DISABLE")
             return
-        ms = (time.perf_counter() - t0) * 1000
-        out = proc.stdout.strip()
-        ok_out = not out or out.startswith(b"{")
-        if proc.returncode != 0 or not ok_out:
-            self.add("round trip", "FAIL", f"exit {proc.returncode}, stdout {out[:80]!r}",
-                     "re-run ./install.sh")
-        else:
-            self.add("round trip", "PASS", f"synthetic PreToolUse answered in {ms:.0f} ms")
+        nonce = new_id("doctor-", 6)
+        session = f"devstream-{nonce}"
+        text = f"DevStream doctor probe {nonce}: a synthetic prompt that is stored, read back " \
+               "and removed."
+        where = os.path.realpath(tempfile.mkdtemp(prefix="devstream-doctor-"))
+        env = {k: v for k, v in self.cfg.env.items()
+               if k not in ("DEVSTREAM_PROJECT", "CLAUDE_PROJECT_DIR")}
+        payload = json_dumps({"session_id": session, "hook_event_name": "UserPromptSubmit",
+                              "cwd": where, "prompt": text})
+        key = find_project(where, env={}).key
+        try:
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, shell=True, input=payload.encode(), capture_output=True,
+                                      timeout=15, env=env, cwd=where)
+            except subprocess.TimeoutExpired:
+                self.add("round trip", "FAIL", f"the hook did not finish in 15 s: {cmd}",
+                         "devstream doctor   (again; if it persists, report it)")
+                return
+            ms = (time.perf_counter() - t0) * 1000
+            out = proc.stdout.strip()
+            if proc.returncode != 0 or (out and not out.startswith(b"{")):
+                self.add("round trip", "FAIL", f"the hook exited {proc.returncode}, stdout "
+                         f"{out[:80]!r}", "./install.sh")
+                return
+            stored = (False, False)
+            try:
+                store = self._store()
+                try:
+                    stored = probe_stored(store, key, session, text)
+                finally:
+                    store.close()
+            except StoreError:
+                pass
+            if not all(stored):
+                said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+                why = self.last_log_error() or (said[-1][:200] if said else "")
+                self.add("round trip", "FAIL", "the hook answered but stored nothing"
+                         + (f"; the log says {why}" if why else ""),
+                         f"less {_shell_quote(self.cfg.paths.log)}" if why else "./install.sh")
+                return
+            self.add("round trip", "PASS", f"synthetic prompt stored and read back in {ms:.0f} ms")
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+            try:
+                store = self._store()
+                try:
+                    with store.write():
+                        remove_project(store, key)
+                finally:
+                    store.close()
+            except StoreError:
+                pass
+
+    def last_log_error(self, since_s=60):
+        """The newest error logged in the last minute, as `event: error`, or ''."""
+        cutoff = iso_time(time.time() - since_s)
+        last = ""
+        try:
+            with open(self.cfg.paths.log, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if '"level":"error"' not in line:
+                        continue
+                    try:
+                        rec = json_loads(line)
+                    except ValueError:
+                        continue
+                    if str(rec.get("timestamp", "")) >= cutoff:
+                        last = f"{rec.get('event')}: {rec.get('error', '')}"[:200]
+        except OSError:
+            pass
+        return last
 
     def check_logs(self):
         d = self.cfg.paths.logs
@@ -5061,7 +5242,7 @@ class Doctor:
                 pass
             os.unlink(probe)
         except OSError as exc:
-            self.add("logs", "FAIL", f"{d} not writable: {exc}", f"fix permissions of {d}")
+            self.add("logs", "FAIL", f"{d} not writable: {exc}", _dir_fix(d, exc))
             return
         errors, last = 0, ""
         cutoff = iso_time(time.time() - 86400)
@@ -5079,8 +5260,8 @@ class Doctor:
         except FileNotFoundError:
             pass
         if errors:
-            self.add("logs", "WARN", f"{errors} errors in the last 24 h; last: {last}",
-                     f"read {self.cfg.paths.log}")
+            self.add("logs", "WARN", f"{plural(errors, 'error')} in the last 24 h; last: {last}",
+                     f"less {_shell_quote(self.cfg.paths.log)}")
         else:
             self.add("logs", "PASS", f"{self.cfg.paths.log}, no errors in the last 24 h")
 
