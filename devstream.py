@@ -1585,7 +1585,7 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             old, new = redact_part(tin.get("old_string")), redact_part(tin.get("new_string"))
             n_old, n_new = len(old.splitlines()) or 1, len(new.splitlines()) or 1
             all_ = " (all occurrences)" if tin.get("replace_all") else ""
-            body = f"Edited {rel}: replaced {n_old} line(s) with {n_new}{all_}\n- " \
+            body = f"Edited {rel}: replaced {plural(n_old, 'line')} with {n_new}{all_}\n- " \
                    f"{_snippet(old)}\n+ {_snippet(new)}"
         elif tool == "MultiEdit":
             edits = tin.get("edits") if isinstance(tin.get("edits"), list) else []
@@ -1599,7 +1599,7 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             content = redact_part(tin.get("content"))
             kind = tres.get("type") if isinstance(tres, dict) else None
             verb = "Created" if kind == "create" else "Wrote"
-            body = f"{verb} {rel} ({len(content.splitlines())} lines)\n{_snippet(content, 300)}"
+            body = f"{verb} {rel} ({plural(len(content.splitlines()), 'line')})\n{_snippet(content, 300)}"
         else:
             mode = tin.get("edit_mode") or "replace"
             body = f"Edited notebook {rel} ({mode} cell {tin.get('cell_id') or ''})\n" \
@@ -5010,7 +5010,8 @@ class Doctor:
                      "writes to it from now on", recover)
         else:
             self.add("database", "PASS", f"{path}: schema {SCHEMA_VERSION}, quick_check ok, "
-                     f"{counts[0]} memories, {counts[1]} tasks, {counts[2]} projects")
+                     f"{plural(counts[0], 'memory')}, {plural(counts[1], 'task')}, "
+                     f"{plural(counts[2], 'project')}")
 
     def check_extensions(self):
         import apsw
@@ -5082,7 +5083,7 @@ class Doctor:
         finally:
             store.close()
         if n and self.cfg.embed_mode != "off":
-            self.add("embeddings", "WARN", f"{n} memories wait for an embedding",
+            self.add("embeddings", "WARN", f"{plural(n, 'memory')} waiting for an embedding",
                      "`devstream embed` (needs Ollama)")
         else:
             self.add("embeddings", "PASS", f"{n} pending" +
@@ -6019,7 +6020,7 @@ def cmd_task_show(args):
         lines.append(f"  {h['at'][:16].replace('T', ' ')} {h['from'] or '-'} -> {h['to']}"
                      + (f" ({h['note']})" if h["note"] else ""))
     if mems:
-        lines.append(f"  {len(mems)} linked memories:")
+        lines.append(f"  {plural(len(mems), 'linked memory', 'linked memories')}:")
         lines += ["    " + memory_line(m, 160)[2:] for m in mems[-10:]]
     emit(args, data, "\n".join(lines))
     return 0
@@ -6127,7 +6128,7 @@ def cmd_plan(args):
         pid = store.project_id(project)
     root, ids = create_plan(store, pid, goal, steps)
     emit(args, task_tree_json(store, root),
-         "\n".join([f"plan {root}: {len(ids)} steps"] + task_tree_lines(store, [root], pid)))
+         "\n".join([f"plan {root}: {plural(len(ids), 'step')}"] + task_tree_lines(store, [root], pid)))
     return 0
 
 
@@ -6273,7 +6274,7 @@ def cmd_export(args):
     data = "".join(lines).encode("utf-8")
     if out and out != "-":
         write_atomic(os.path.abspath(out), data, 0o600)
-        sys.stderr.write(f"exported {len(lines) - 1} records to {out}\n")
+        sys.stderr.write(f"exported {plural(len(lines) - 1, 'record')} to {out}\n")
     else:
         sys.stdout.flush()
         os.write(1, data)

@@ -83,6 +83,9 @@ class DevStream:
         if check and proc.returncode != 0:
             raise AssertionError(f"devstream {' '.join(map(str, args))} exited "
                                  f"{proc.returncode}: {proc.stderr}")
+        # no command, however it fails, prints a traceback: checked on every call in the suite
+        assert "Traceback (most recent call last)" not in (proc.stderr or ""), \
+            f"devstream {' '.join(map(str, args))} printed a traceback:\n{proc.stderr}"
         return proc
 
     def cli_json(self, *args, **kw):
