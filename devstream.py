@@ -655,6 +655,7 @@ class Store:
                 raise StoreError(f"no database at {path}")
             flags = apsw.SQLITE_OPEN_READWRITE
         self.conn = apsw.Connection(path, flags=flags)
+        self.conn.exec_trace = _redaction_guard
         self.conn.setbusytimeout(int(busy_ms))
         # secure_delete: what is deleted (a forgotten memory) is overwritten, not left in free pages
         self.conn.execute("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON")
@@ -671,8 +672,17 @@ class Store:
             self.migrate()
 
     # -- basic access ------------------------------------------------------------------------
+    # Every text value bound into a write passes the redactor here, whichever section wrote
+    # the statement; _redaction_guard refuses a write that bypassed this (store.conn.execute).
     def execute(self, sql, params=()):
+        if params and _is_write(sql):
+            params = _redact_bindings(params)
         return self.conn.execute(sql, params)
+
+    def executemany(self, sql, rows):
+        if _is_write(sql):
+            rows = [_redact_bindings(r) for r in rows]
+        return self.conn.executemany(sql, rows)
 
     def one(self, sql, params=()):
         for row in self.conn.execute(sql, params):
@@ -748,6 +758,32 @@ class Store:
     def set_state(self, key, value):
         self.execute("INSERT INTO state(key, value) VALUES(?,?) "
                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+
+def _is_write(sql):
+    head = sql.lstrip()[:7].upper()
+    return head.startswith(("INSERT", "UPDATE", "REPLACE", "WITH"))
+
+
+def _redact_bindings(params):
+    """The bindings of a write with every text value redacted (redact() is idempotent and
+    remembers what it has seen, so text the caller redacted already costs a dict lookup)."""
+    if isinstance(params, dict):
+        return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
+    return tuple(redact(v) if isinstance(v, str) else v for v in params)
+
+
+def _redaction_guard(cursor, sql, bindings):
+    """APSW's exec tracer: runs before every statement.  A write whose text bindings are not
+    redacted is refused (apsw.ExecTraceAbort), so no code path can store a secret."""
+    if not bindings or not _is_write(sql):
+        return True
+    values = bindings.values() if isinstance(bindings, dict) else bindings
+    for v in values:
+        if isinstance(v, str) and redact(v) != v:
+            log("error", "store.unredacted_write", statement=sql.split("(", 1)[0][:60])
+            return False
+    return True
 
 
 class _WriteTxn:
@@ -1082,96 +1118,282 @@ def project_ignored(project, cfg):
 # redaction: secrets are replaced before anything is written (database, log, embedding request)
 # ================================================================================================
 
-# Each rule: (kind, pattern).  A pattern's group "v" (when present) is the part replaced; the rest
-# of the match (a key name, "Bearer ", a URL's user) is kept so the memory stays readable.
-# Rules marked in _CHECKED_KINDS leave placeholders and references (${VAR}, <your-key>) alone.
-_SECRET_NAME = (r"(?:pass(?:word|wd|phrase)?\b|\bpwd\b|secret|token|api[_\-]?key|apikey|"
-                r"access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?\b|"
-                r"auth[_\-]?key|app[_\-]?key|signing[_\-]?key|encryption[_\-]?key|"
-                r"session[_\-]?key|master[_\-]?key|account[_\-]?key|\bdsn\b)")
+# Layers, each a list of rules (kind, hints, pattern, mode):
+#   known formats     vendor-prefixed and checksummed tokens, key blocks: the whole match goes
+#   context rules     a secret-named key, flag, header, URL parameter or sentence, then a value:
+#                     the value goes, the name stays so the memory stays readable
+#   structured        key blocks (PEM, OpenSSH, PGP, PuTTY), base64 key blocks (kubeconfig),
+#                     service-account JSON and docker auth fields (context rules on their keys)
+#   generic           a credential-shaped, high-entropy token a few words after a secret word
+# hints: lower-case fragments; a rule runs only on text that holds one of them.  Their union is
+# the cheap screen: text with none of them costs one lower() and never loads a regex.
+# mode: "all" (the match), "v" (group v; placeholders and references survive), "shape" (group v,
+# which must also look like a credential: for weak names such as key, auth, sig), "prose"
+# (group v, widened over a multi-word passphrase), "generic", "b64key" (base64 of a key block).
+# the screen's fragments for secret-named keys and words ("passed", "author", "private method"
+# and "session" must not trip it)
+_SECRET_WORDS = ("passw", "passph", "passc", "pass:", "pass=", "pass\"", "pass'", "_pass",
+                 "-pass", "pass ", "pwd", "pw:", "pw=", "pw ", "pw\"", "secret", "token", "key",
+                 "auth_", "auth-", "auth\"", "auth'", "auth=", "auth:", "authoriz", "_auth",
+                 "-auth", "credential", "creds", "sig=", "sig\"", "sig:", "signature", "bearer",
+                 "private key", "dsn")
+_STRONG_PARTS = frozenset("password passwd pwd pw passphrase passcode secret secrets token "
+                          "apikey credential credentials creds privatekey pass "
+                          "secretkey accesskey authtoken".split())
+_WEAK_PARTS = frozenset("key auth sig signature dsn cookie session sessionid".split())
+# the last word of a key name that says the value is about a secret, not the secret itself
+_SETTING_PARTS = frozenset("""name names id ids header length len size file path dir ttl timeout
+count enabled type field prefix format version env var expiry expires expiration lifetime
+seconds minutes days limit mode policy algorithm alg url uri endpoint arn ref location store
+manager provider kind label hint prompt placeholder regex pattern min max rotation param
+params fingerprint hash_algorithm required optional input form reset confirm confirmation
+changed updated created at ids store vault backend source schema level strength rules
+validator validation policy secret_ref""".split())
+_ANY = r"[^\s\"'`<>]"
+_TOKEN_CH = r"A-Za-z0-9+/=_\-.~%"
 _SECRET_RULES = [
-    ("private", r"<private>.*?(?:</private>|\Z)"),
-    ("private_key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
-                    r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    # -- structured: key blocks and explicit private spans ------------------------------------
+    ("private", ("<private",), r"<private>.*?(?:</private>|\Z)", "all"),
+    ("private_key", ("private key",), r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+     r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", "all"),
     # the tail of a key block whose BEGIN line lies before the start of this text
-    ("private_key", r"\A[A-Za-z0-9+/=\s\\n\"',:+-]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
-    ("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b"),
-    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
-    ("gitlab_token", r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas)-[A-Za-z0-9_\-]{20,}"),
-    ("slack_token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Za-z0-9\-]{10,}"),
-    ("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/"
-                      r"T[A-Z0-9]{6,}/[A-Za-z0-9/_\-]{16,}"),
-    ("anthropic_key", r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}"),
-    ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}"),
-    ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),
-    ("google_oauth", r"\bGOCSPX-[A-Za-z0-9_\-]{20,}|\bya29\.[0-9A-Za-z_\-]{20,}"),
-    ("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}|\bwhsec_[A-Za-z0-9+/=]{20,}"),
-    ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("pypi_token", r"\bpypi-AgE[A-Za-z0-9_\-]{40,}"),
-    ("sendgrid_key", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"),
-    ("vault_token", r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}"),
-    ("digitalocean_token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
-    ("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}\b"),
-    ("shopify_token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
-    ("twilio_key", r"\bSK[0-9a-f]{32}\b"),
-    ("mailgun_key", r"\bkey-[0-9a-f]{32}\b"),
-    ("discord_token", r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b"),
-    ("azure_key", r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)="
-                  r"(?P<v>[A-Za-z0-9+/=%]{20,})"),
-    ("password_in_url", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:(?P<v>[^\s@/'\"]{1,200})@"),
-    ("auth_header", r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*[\"']?"
-                    r"(?:bearer|basic|token|digest|apikey)?\s*(?P<v>[A-Za-z0-9._~+/\-]{8,}=*)"),
-    ("bearer_token", r"(?i)\bbearer\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}=*)"),
-    # command-line passwords: --password X, --requirepass X, curl -u user:pass, mysql -pX,
-    # openssl pass:X
-    ("cli_secret", r"(?i)(?<![\w-])--?(?:[a-z\-]*pass(?:word|wd|phrase)?|requirepass|token|"
-                   r"secret|api-?key|auth-token)(?:[ =]|[\"']\s*,\s*)(?P<q>[\"']?)"
-                   r"(?P<v>[^\s\"']{3,300})"),
-    ("cli_secret", r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})"),
-    ("cli_secret", r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?\s-p(?P<q>[\"']?)"
-                   r"(?P<v>[^\s\"']{3,300})"),
-    ("cli_secret", r"(?<![\w-])pass:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})"),
-    # prose: "my password is hunter22", "the api key was sk..."
-    ("secret_assignment", r"(?i)\b(?:password|passwd|passphrase|pwd|api key|secret key)\s+"
-                          r"(?:is|was|=)\s+(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{4,200})"),
+    ("private_key", ("private key",),
+     r"\A[A-Za-z0-9+/=\s\\n\"',:+-]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----", "all"),
+    ("private_key", ("putty-user-key",),
+     r"PuTTY-User-Key-File-\d:.*?(?:Private-MAC:\s*[0-9a-fA-F]+|\Z)", "all"),
+    ("private_key", ("ls0tls1crudjt",), r"LS0tLS1CRUdJT[A-Za-z0-9+/=\\\s]{20,}", "b64key"),
+    # -- known formats ------------------------------------------------------------------------
+    ("aws_access_key", ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "abia",
+                        "acca"),
+     r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b", "all"),
+    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", "all"),
+    ("gitlab_token", ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-",
+                      "glsoat-", "gloas-", "glagent-", "glffct-", "gldeploy"),
+     r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas|agent|ffct)-[A-Za-z0-9_\-.]{20,}", "all"),
+    ("slack_token", ("xox", "xapp-"),
+     r"\bxox[abposrce]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Za-z0-9\-]{10,}", "all"),
+    ("slack_webhook", ("hooks.slack",), r"https://hooks\.slack\.com/(?:services|workflows|"
+     r"triggers)/T[A-Z0-9]{6,}/[A-Za-z0-9/_\-]{16,}", "all"),
+    ("anthropic_key", ("sk-ant-",), r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}", "all"),
+    ("openai_key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-|None-|[a-z0-9\-]{1,40}-)?"
+     r"[A-Za-z0-9_\-]{20,}", "all"),
+    ("google_api_key", ("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}", "all"),
+    ("google_oauth", ("gocspx", "ya29.", "1//0"),
+     r"\bGOCSPX-[A-Za-z0-9_\-]{20,}|\bya29\.[0-9A-Za-z_\-]{20,}|\b1//0[0-9A-Za-z_\-]{40,}",
+     "all"),
+    ("stripe_key", ("sk_", "rk_", "whsec_"),
+     r"\b(?:sk|rk)_(?:live|test|prod)_[0-9A-Za-z]{16,}|\bwhsec_[A-Za-z0-9+/=]{20,}", "all"),
+    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", "all"),
+    ("npm_token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b", "all"),
+    ("pypi_token", ("pypi-",), r"\bpypi-AgE[A-Za-z0-9_\-]{40,}", "all"),
+    ("sendgrid_key", ("sg.",), r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", "all"),
+    ("vault_token", ("hvs.", "hvb.", "hvr."), r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}", "all"),
+    ("vault_token", ("vault", "token"), r"\bs\.[A-Za-z0-9]{24}\b", "all"),
+    ("digitalocean_token", ("dop_", "doo_", "dor_"), r"\bdo[opr]_v1_[a-f0-9]{64}\b", "all"),
+    ("huggingface_token", ("hf_",), r"\bhf_[A-Za-z0-9]{30,}\b", "all"),
+    ("shopify_token", ("shpat_", "shpca_", "shppa_", "shpss_"),
+     r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b", "all"),
+    ("twilio_key", ("@SK",), r"\bSK[0-9a-f]{32}\b", "all"),
+    ("mailgun_key", ("key-",), r"\bkey-[0-9a-f]{32}\b", "all"),
+    ("mailchimp_key", ("-us",), r"\b[0-9a-f]{32}-us\d{1,2}\b", "all"),
+    ("discord_token", ("@discord",),
+     r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b", "all"),
+    ("telegram_bot_token", ("@:A",), r"\b\d{5,16}:A[A-Za-z0-9_\-]{34}(?![A-Za-z0-9_\-])", "all"),
+    ("okta_token", ("ssws",), r"\bSSWS\s+(?P<v>[A-Za-z0-9_\-]{20,})", "v"),
+    ("age_secret_key", ("age-secret-key-",), r"\bAGE-SECRET-KEY-1[0-9A-Z]{50,}", "all"),
+    ("onepassword_token", ("ops_ey",), r"\bops_eyJ[A-Za-z0-9+/=_\-]{30,}", "all"),
+    ("onepassword_secret_key", ("a3-",), r"\bA3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-"
+     r"[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}\b", "all"),
+    ("databricks_token", ("dapi", "dkea", "dose"), r"\b(?:dapi|dkea|dose)[a-f0-9]{32}(?:-\d)?\b",
+     "all"),
+    ("linear_key", ("lin_",), r"\blin_(?:api|oauth)_[A-Za-z0-9]{40}\b", "all"),
+    ("terraform_token", ("atlasv1",), r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,}", "all"),
+    ("atlassian_token", ("atbb", "atatt", "atctt", "atcat", "atoa"),
+     r"\b(?:ATBB|ATATT3|ATCTT3|ATCATT|ATOA)[A-Za-z0-9_=.\-]{24,}", "all"),
+    ("firebase_server_key", ("apa91b",), r"\bAAAA[A-Za-z0-9_\-]{7}:APA91b[A-Za-z0-9_\-]{60,}",
+     "all"),
+    ("postman_key", ("pmak-",), r"\bPMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}\b", "all"),
+    ("doppler_token", ("dp.",), r"\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}", "all"),
+    ("sentry_token", ("sntry",), r"\bsntry[usa]_[A-Za-z0-9+/=_.\-]{30,}", "all"),
+    ("grafana_token", ("glc_", "glsa_"),
+     r"\bglc_[A-Za-z0-9+/]{32,}={0,2}|\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", "all"),
+    ("newrelic_key", ("nrak-", "nrjs-", "nrii-", "nraa-"), r"\bNR(?:AK|JS|II|AA)-[A-Z0-9]{19,}",
+     "all"),
+    ("pulumi_token", ("pul-",), r"\bpul-[a-f0-9]{40}\b", "all"),
+    ("planetscale_token", ("pscale_",), r"\bpscale_(?:tkn|oauth|pw)_[A-Za-z0-9_.\-]{32,}", "all"),
+    ("square_token", ("sq0", "eaaa"),
+     r"\bsq0(?:atp|csp|idp)-[0-9A-Za-z_\-]{22,}|\bEAAA[A-Za-z0-9_\-+]{60}", "all"),
+    ("dynatrace_token", ("dt0c01",), r"\bdt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}\b", "all"),
+    ("flyio_token", ("fo1_", "flyv1", "fm1r_", "fm2_"),
+     r"\bfo1_[A-Za-z0-9_\-]{40,}|\bFlyV1\s+fm\d[a-z]?_[A-Za-z0-9+/=,_\-]{60,}|"
+     r"\bfm[12][ar]?_[A-Za-z0-9+/=_\-]{60,}", "all"),
+    ("rubygems_key", ("rubygems_",), r"\brubygems_[a-f0-9]{48}\b", "all"),
+    ("clojars_token", ("clojars_",), r"(?i)\bCLOJARS_[a-z0-9]{60}\b", "all"),
+    ("supabase_key", ("sbp_", "sb_secret_"),
+     r"\bsbp_(?:v0_)?[a-f0-9]{40}\b|\bsb_secret_[A-Za-z0-9_\-]{20,}", "all"),
+    ("contentful_token", ("cfpat-",), r"\bCFPAT-[A-Za-z0-9_\-]{43}", "all"),
+    ("easypost_key", ("ezak", "eztk"), r"\bEZ[AT]K[A-Za-z0-9]{54}", "all"),
+    ("prefixed_token", ("rdme_", "pnu_", "tfp_", "aio_", "alcht_", "gsk_", "xai-", "pplx-",
+                        "r8_", "lsv2_", "hrku-", "nfp_", "shippo_", "duffel_", "fio-u-",
+                        "dnkey-", "ntn_", "secret_", "sk.ey", "ico-", "api-", "cfut_", "pk_",
+                        "sl.", "dckr_pat_", "oy2", "sgp_", "glpat", "figd_", "phc_", "phx_",
+                        "vcp_", "vck_", "tskey-", "bkua_", "hcp_", "ghcr", "dt0s", "mgt-",
+                        "dop_v1_", "sk_", "xkeysib-", "zpka_", "npx_"),
+     r"\b(?:rdme_[a-z0-9]{60,}|pnu_[A-Za-z0-9]{36}|tfp_[A-Za-z0-9_\-.=]{50,}|"
+     r"aio_[A-Za-z0-9]{28}|alcht_[A-Za-z0-9]{30}|gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|"
+     r"pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37}|lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}|"
+     r"HRKU-[A-Za-z0-9_\-]{36,}|nfp_[A-Za-z0-9]{36,}|shippo_(?:live|test)_[a-f0-9]{40}|"
+     r"duffel_(?:test|live)_[A-Za-z0-9_\-=]{43}|fio-u-[A-Za-z0-9_\-=]{64}|"
+     r"dnkey-[a-z0-9=_\-]{26}-[a-z0-9=_\-]{52}|ntn_[0-9]{11}[A-Za-z0-9]{35}|"
+     r"secret_[A-Za-z0-9]{43}|sk\.eyJ[A-Za-z0-9._\-]{40,}|ico-[A-Za-z0-9]{32}|"
+     r"API-[A-Z0-9]{26}|cfut_[A-Za-z0-9]{40,}|sl\.[A-Za-z0-9_\-]{130,}|"
+     r"dckr_pat_[A-Za-z0-9_\-]{27,}|oy2[a-z0-9]{43}|sgp_[A-Za-z0-9]{30,}|figd_[A-Za-z0-9_\-]{40,}|"
+     r"phx_[A-Za-z0-9]{40,}|vc[pk]_[A-Za-z0-9]{40,}|tskey-(?:api|auth|client)-[A-Za-z0-9\-]{20,}|"
+     r"bkua_[a-f0-9]{40}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|npx_[A-Za-z0-9]{36})"
+     r"(?![A-Za-z0-9_\-])", "all"),
+    ("azure_ad_secret", ("q~",), r"(?<![A-Za-z0-9_~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]"
+     r"{31,34}(?![A-Za-z0-9_~.\-])", "all"),
+    ("airtable_token", ("@airtable",), r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b", "all"),
+    ("azure_key", ("accountkey", "sharedaccesskey", "sharedaccesssignature"),
+     r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=(?P<v>[A-Za-z0-9+/=%]{20,})",
+     "v"),
+    # -- context rules ------------------------------------------------------------------------
+    ("password_in_url", ("@url",),
+     r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"]*:(?P<v>[^\s@/'\"]{1,200})@", "v"),
+    # URL query parameters: ?sig=..., &access_token=..., &key=...
+    ("url_secret", ("sig=", "signature=", "token=", "key=", "secret=", "password=", "pwd=",
+                    "pass=", "auth=", "credential="),
+     r"(?i)[?&;](?P<k>[a-z0-9_.\-]*(?:sig|signature|token|key|secret|password|passwd|pwd|pass|"
+     r"auth|credential)[a-z0-9_.\-]*)=(?P<v>[^&\s#\"'<>]{3,1000})", "url"),
+    ("auth_header", ("authoriz",),
+     r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*[\"']?"
+     r"(?:bearer|basic|token|digest|apikey|api-key|ssws|sso-key|key=|token=|otoken|klaviyo-api-key)?"
+     r"\s*(?P<v>[A-Za-z0-9._~+/:\-]{8,}=*)", "v"),
+    ("bearer_token", ("bearer",), r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/\-]{12,}=*)", "v"),
+    # command-line flags that take a secret: --password X, --token=X, --api-key X
+    ("cli_secret", _SECRET_WORDS,
+     r"(?i)(?<![\w-])--(?P<k>[a-z0-9\-]*(?:pass(?:word|wd|phrase)?|requirepass|token|secret|"
+     r"api-?key|auth|credentials?|access-key|secret-key|sig|signature|pwd|pw)[a-z0-9\-]*)"
+     r"(?:[ =]|[\"']\s*,\s*)(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "flag"),
+    ("cli_secret", ("-u ", "--user"),
+     r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("mysql", "mariadb"), r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?"
+     r"\s-p(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    # short flags of the commands that take a password with them
+    ("cli_secret", ("sshpass", "login", "redis-cli", "mongo", "sqlcmd", "ldap", "7z", "zip",
+                    "smbclient", "rabbitmqctl", "htpasswd", "keydb-cli"),
+     r"(?i)\b(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|helm(?: registry)?|oras|crane"
+     r"|az|cf|heroku|oc|argocd|vault|npm|gh|flyctl|fly|doctl|railway) +login|redis-cli|"
+     r"keydb-cli|mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|"
+     r"ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd|ldapwhoami|7z|7za|zip|unzip)\b"
+     r"[^\n|;&]*?(?<=\s)(?P<f>-p|-P|-a|-w|--pass|--auth)(?: +|(?<=-p)|(?<=-P))"
+     r"(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})", "shortflag"),
+    ("cli_secret", ("smbclient", "rpcclient", "-U "),
+     r"(?<![\w-])-U\s+[\"']?[^\s%\"']+%(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("rabbitmqctl", "htpasswd"),
+     r"\b(?:rabbitmqctl\s+(?:add_user|change_password)|htpasswd\s+(?:-[a-zA-Z]+\s+)*-b[a-zA-Z]*"
+     r"\s+\S+)\s+\S+\s+(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("pass:",), r"(?<![\w-])pass:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("vault login", "auth:token"),
+     r"\bvault\s+login\s+(?!-)(?P<v>[^\s\"'=]{8,300})", "v"),
+    # `aws configure set aws_secret_access_key V`, `npm config set //host/:_authToken V`
+    ("cli_secret", _SECRET_WORDS,
+     r"(?i)\b(?:config(?:ure)?|secrets?|credentials?|env|variable|var)\s+(?:set|add|put)\s+"
+     r"(?:--\S+\s+)*(?P<k>[^\s=]*(?:pass|pwd|secret|token|key|auth|credential|creds)[^\s=]*)"
+     r"\s+(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("secret set", "secrets set", "secret create", "--body"),
+     r"(?i)\bsecrets?\s+(?:set|create)\s+\S+\s+(?:(?:-b|--body)[ =])(?P<q>[\"']?)"
+     r"(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("secret set", "secrets set", "secrets import"),
+     r"(?i)\bsecrets?\s+set\s+(?:[^\s=]+=[^\s]+\s+)*[A-Za-z_][A-Za-z0-9_]*=(?P<q>[\"']?)"
+     r"(?P<v>[^\s\"']{3,300})", "v"),
+    ("cli_secret", ("from-literal",),
+     r"--from-literal=[^=\s]+=(?P<q>[\"']?)(?P<v>[^\s\"']{1,300})", "v"),
+    # prose: "my password is hunter22", "the password for the admin account is X", "root pw: X"
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?i)\b(?P<k>password|passwd|passphrase|pass phrase|passcode|pwd|pw|pin|api key|"
+     r"api token|access token|secret key|access key|secret|token)s?\b"
+     r"(?:\s+(?:for|of|to|on|in|at)\s+[^\n.:;=\"'`]{1,60}?)?\s*(?:\s(?:is|was|will be|would be|"
+     r"reads|should be)|:|=|\s+-)\s+(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,200})", "prose"),
     # netrc and similar: "password VALUE" as a line, or after "login USER"
-    ("secret_assignment", r"(?im)(?:^\s*|\blogin\s+\S+\s+)(?:password|passwd|passphrase)"
-                          r"[ \t]+(?P<v>\S{4,})"),
-    # KEY=value / KEY: value / "key": "value" where the key names a secret
-    ("secret_assignment",
-     r"(?i)(?P<k>[\"']?\b[A-Za-z0-9_.\-]*" + _SECRET_NAME + r"[A-Za-z0-9_.\-]*[\"']?)"
-     r"(?P<sep>\s*(?:=|:=|:|=>)\s*)(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,400})"),
+    ("secret_assignment", ("password", "passwd", "passphrase"),
+     r"(?im)(?:^\s*|\blogin\s+\S+\s+)(?:password|passwd|passphrase)[ \t]+(?P<v>\S{4,})", "v"),
+    # XML elements: <password>X</password>, <secret>X</secret>
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?i)<(?P<k>[a-z0-9_:.\-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_\-]?key|apikey|"
+     r"private[_\-]?key|credential|auth[_\-]?key|access[_\-]?key)[a-z0-9_:.\-]*)"
+     r"(?:\s[^>]*)?>\s*(?P<v>[^<\s][^<]{2,400}?)\s*</", "v"),
+    # KEY=value / KEY: value / "key": "value" / key => value where the key names a secret
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?P<k>[\"']?(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?i:pass|pwd|pw|secret|token|key|auth|"
+     r"credential|creds|sig|dsn|cookie|session|private)[A-Za-z0-9_.\-]*[\"']?)"
+     r"(?P<sep>\s*(?:=|:=|::=|\?=|:|=>|==|!=|===|!==|\+=)\s*)(?P<q>[\"'`]?)"
+     r"(?P<v>[^\s\"'`,;]{3,400})", "key"),
+    # quoted values with spaces: password = "correct horse battery staple"
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?P<k>[\"']?(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?i:pass|pwd|pw|secret|token|key|auth|"
+     r"credential)[A-Za-z0-9_.\-]*[\"']?)(?P<sep>\s*(?:=|:=|:|=>)\s*)(?P<q>[\"'])"
+     r"(?P<v>[^\"'\n]*\s[^\"'\n]*)(?P=q)", "key"),
+    # if (password == "X"), if ("X" == password)
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?P<q>[\"'`])(?P<v>[^\"'`\n]{3,200})(?P=q)\s*(?:==|!=|===|!==)\s*"
+     r"(?P<k>[A-Za-z0-9_.]*(?i:pass|pwd|secret|token|key|auth)[A-Za-z0-9_.]*)", "key"),
     # UPPER_CASE_KEY=value with a high-entropy value (DATADOG_APP_KEY=8ea4...)
-    ("secret_assignment", r"\b[A-Z][A-Z0-9_]*_KEY(?P<sep>=|:\s*)(?P<q>[\"']?)"
-                          r"(?P<v>[A-Za-z0-9+/=_\-]{16,})"),
+    ("secret_assignment", ("_key",), r"\b[A-Z][A-Z0-9_]*_KEY(?P<sep>=|:\s*)(?P<q>[\"']?)"
+     r"(?P<v>[A-Za-z0-9+/=_\-]{16,})", "shape"),
+    # -- generic: a credential-shaped token within a few words after a secret word ------------
+    ("secret", _SECRET_WORDS,
+     r"(?i)(?:pass|pwd|secret|token|key|auth|credential|creds|bearer|private|sig|api)"
+     r"", "generic"),
 ]
-_CHECKED_KINDS = {"secret_assignment", "password_in_url", "cli_secret"}
-# key names that contain a secret word but name a setting about secrets, not a secret
-_SETTING_SUFFIXES = ("_name", "_header", "_length", "_len", "_size", "_file", "_path", "_dir",
-                     "_ttl", "_timeout", "_count", "_enabled", "_type", "_field", "_prefix",
-                     "_format", "_version", "_env", "_var", "_expiry", "_expires", "_lifetime",
-                     "_seconds", "_minutes", "_days", "_limit", "_mode", "_policy", "_algorithm")
+_CONTEXT_MODES = ("v", "shape", "prose", "key", "url", "flag", "shortflag")
 
-# values that a KEY=value rule must leave alone: references, placeholders, code
+# values that a context rule must leave alone: references, placeholders, code
 _PLACEHOLDERS = {"none", "null", "nil", "true", "false", "changeme", "xxx", "xxxx", "redacted",
                  "example", "secret", "password", "your-key-here", "undefined", "required",
                  "optional", "str", "string", "bytes", "int", "bool", "env", "getenv", "masked",
-                 "hidden", "sensitive", "empty", "todo", "tbd", "dummy", "test", "unset"}
+                 "hidden", "sensitive", "empty", "todo", "tbd", "dummy", "test", "unset",
+                 "token", "apikey", "api_key", "key", "value", "secret_value", "yes", "no",
+                 "on", "off", "enabled", "disabled", "basic", "bearer", "oauth", "oauth2",
+                 "default", "auto", "none,", "prompt", "stdin", "-", "***", "*****", "pass",
+                 "fail", "failed", "passed", "ok", "error", "missing", "invalid", "valid"}
 _PLACEHOLDER_WORDS = ("your", "xxx", "...", "example", "placeholder", "changeme", "dummy",
-                      "<", "${", "{{", "$(", "%(", "***", "redacted", "sensitive")
+                      "<", "${", "{{", "$(", "%(", "***", "redacted", "sensitive", "fake",
+                      "sample", "insert", "replace", "here", "foobar", "lorem", "secret_here",
+                      "todo", "fixme", "•")
+# words after "the password is" that describe the password instead of being it
+_PROSE_NOT_SECRET = frozenset("""required incorrect invalid wrong correct too not missing empty set
+stored hashed encrypted expired saved generated needed optional being now still only also used
+checked validated verified sent shown displayed masked hidden changed reset updated longer shorter
+weak strong case valid blank null none same different visible compromised leaked rotated revoked
+given provided passed read loaded fetched kept managed handled configured defined available
+unavailable in at on from the a an your my our their his her its this that what which how why
+when where already never always just hard easy simple secure insecure unknown known mandatory
+accepted rejected ignored cached logged printed exposed case-sensitive sensitive long short
+complex good bad fine ok okay below above there here something anything nothing different
+specified supplied entered typed asked prompted requested""".split())
 
 
-def _is_placeholder(value, quoted, sep):
+def _is_placeholder(value, quoted="", sep=" "):
     v = value.strip()
     low = v.lower().rstrip(")]}")
-    if low in _PLACEHOLDERS or v.isdigit() and len(v) <= 8:
+    if not low or low in _PLACEHOLDERS or v.isdigit() and len(v) <= 8:
         return True
-    if any(w in low for w in _PLACEHOLDER_WORDS) or v[:1] in "$?-:" or set(low) <= set("*x.-_#"):
+    if any(w in low for w in _PLACEHOLDER_WORDS) or v[:1] in "$?:%@" or \
+            set(low) <= set("*x.-_#0•"):
         return True
     if low.startswith(("os.", "process.env", "env.", "env[", "settings.", "config.", "self.",
-                       "req.", "request.", "args.", "options.", "opts.", "params.")):
+                       "req.", "request.", "args.", "options.", "opts.", "params.", "vars.",
+                       "secrets.", "import.meta", "system.getenv", "getenv", "environ",
+                       "arn:", "projects/", "vault:", "op://", "sm://", "ssm:", "file:",
+                       "secretref", "valuefrom", "/run/secrets", "/var/run/secrets", "/etc/",
+                       "./", "~/", "../", "%env")):
         return True
+    if len(v) >= 6 and v.isalpha() is False and v.replace("_", "").isalpha() and v.isupper():
+        return True                    # a constant's name: Bearer ACCESS_TOKEN
+    if v.isupper() and v.isalpha() and len(v) >= 4 and quoted == "":
+        return True                    # TOKEN, REDACTED, NONE
     if quoted:
         return False
     if "(" in v or "[" in v or v.endswith((",", ")")):
@@ -1185,75 +1407,437 @@ def _is_placeholder(value, quoted, sep):
     return False
 
 
-_redactor = None
+def _key_parts(key):
+    """The words of a key name: aws_secret_access_key -> aws secret access key."""
+    key = key.strip("\"'` -")
+    out = []
+    for piece in key.replace("-", "_").replace(".", "_").replace(":", "_").split("_"):
+        if piece:
+            out.extend(p.lower() for p in split_identifier(piece))
+    return out
 
 
-def _compile_redactor():
+def _key_strength(key):
+    """2: the key names a secret (password, api_key, clientSecret); 1: it may (key, auth, sig);
+    0: it names something about a secret (secret_name, token_ttl, tokenizer, SecretId)."""
+    parts = _key_parts(key)
+    if not parts or parts[-1] in _SETTING_PARTS:
+        return 0
+    joined = "".join(parts)
+    if parts[-1] in _STRONG_PARTS or joined in _STRONG_PARTS or any(
+            p in _STRONG_PARTS for p in parts[:-1]) and parts[-1] in _WEAK_PARTS | {"value"}:
+        return 2
+    if parts[-1] in _WEAK_PARTS or any(p in _STRONG_PARTS for p in parts):
+        return 1
+    for p in parts:           # passwd2, apikeyProd, secretkey
+        if p.startswith(("password", "passwd", "secret", "apikey", "token")) and \
+                not p.startswith(("tokeniz", "secretar")):
+            return 1
+    return 0
+
+
+def _credential_shaped(v, min_len=16):
+    """A random-looking credential: long enough, letters and digits mixed, many distinct
+    characters, not a path, URL, UUID-looking id, version, hash name or identifier."""
+    v = v.strip("\"'`.,;:)]}")
+    n = len(v)
+    if n < min_len or n > 1000 or _is_placeholder(v, "'"):
+        return False
+    low = v.lower()
+    if "://" in v or v.count("/") >= 2 and not v.endswith("=") or "@" in v:
+        return False
+    lower = sum(c.islower() for c in v)
+    upper = sum(c.isupper() for c in v)
+    digit = sum(c.isdigit() for c in v)
+    classes = (lower > 0) + (upper > 0) + (digit > 0)
+    distinct = len(set(v))
+    if distinct < min(12, n // 2 + 1):
+        return False
+    most = max(v.count(c) for c in set(v))
+    if most > max(4, n // 4):
+        return False
+    if classes < 2:
+        return False
+    if digit == 0 and (lower == 0 or upper == 0):
+        return False
+    # identifiers made of words: created_at_desc_nulls_last, getUserByIdAndName, v1.2.3-rc
+    segments = [s for s in v.replace("-", "_").replace(".", "_").split("_") if s]
+    if len(segments) > 1 and all(s.isalpha() or s.isdigit() and len(s) <= 4 for s in segments):
+        return False
+    if digit == 0 and upper and lower:
+        transitions = sum(1 for a, b in zip(v, v[1:]) if a.islower() and b.isupper())
+        if transitions * 5 < n and all(c.isalpha() for c in v):
+            return False           # camelCase words
+    if low.startswith(("sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "md5:", "sha1:")):
+        return False
+    return True
+
+
+def _looks_like_uuid(v):
+    parts = v.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and \
+        all(c in "0123456789abcdefABCDEF" for c in "".join(parts))
+
+
+_GENERIC_NOT_BEFORE = ("fingerprint", "sha256:", "md5:", "ssh-rsa", "ssh-ed25519", "ecdsa-sha2",
+                       "public key", "pubkey", "public_key", "publickey", "key id", "keyid",
+                       "key_id", "commit", "checksum", "integrity", "etag", "hash", "digest",
+                       "request id", "request_id", "trace", "session id", "arn:")
+
+
+def _generic_spans(text, start, end):
+    """Spans of credential-shaped tokens in text[start:end] (just after a secret word)."""
+    window = text[start:end]
+    low = window.lower()
+    if any(w in low for w in _GENERIC_NOT_BEFORE):
+        return []
+    out = []
+    i, n = 0, len(window)
+    while i < n:
+        c = window[i]
+        if c.isalnum() or c in "+/=_-.~%":
+            j = i
+            while j < n and (window[j].isalnum() or window[j] in "+/=_-.~%:"):
+                j += 1
+            tok = window[i:j].rstrip(".:")
+            prev = window[i - 1] if i else ""
+            if prev not in "$@{" and (_credential_shaped(tok) or
+                                      _looks_like_uuid(tok) and i > 0):
+                if not _looks_like_uuid(tok) or any(w in low[:i] for w in (
+                        "key", "token", "secret", "password", "auth", "api")):
+                    out.append((start + i, start + i + len(tok)))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _prose_value(m):
+    """The span of the secret in "the password is X": X, and for a passphrase the words that
+    follow it in the same clause."""
+    s, e = m.span("v")
+    v = m.group("v")
+    key = m.group("k").lower()
+    text = m.string
+    word = v.strip(".!?").lower()
+    if m.group("q"):
+        close = text.find(m.group("q"), s)
+        if close > s and "\n" not in text[s:close]:
+            return s, close
+    # following words of a multi-word passphrase: lower-case words, not small words
+    words_after = []
+    j = e
+    while len(words_after) < 8:
+        k = j
+        while k < len(text) and text[k] == " ":
+            k += 1
+        if k == j or k >= len(text):
+            break
+        t = k
+        while t < len(text) and (text[t].isalnum() or text[t] in "-'!@#&*"):
+            t += 1
+        w = text[k:t]
+        if not w or w.lower() in STOPWORDS or w.lower() in _PROSE_NOT_SECRET or \
+                not w.islower() and not key.startswith("pass"):
+            break
+        words_after.append(w)
+        j = t
+    common = word in _PROSE_NOT_SECRET or word in STOPWORDS or \
+        (word.isalpha() and word.endswith(("ed", "ing", "ly")))
+    if common and len(words_after) < 2:
+        return None
+    if key in ("secret", "token", "pin", "key") and (word.isalpha() or len(v) < 6) and \
+            not words_after:
+        return None
+    if key == "pin" and not v.isdigit():
+        return None
+    if _is_placeholder(v, m.group("q") or "", " "):
+        return None
+    multi = key in ("passphrase", "pass phrase") or len(words_after) >= 2
+    return (s, j) if multi and words_after else (s, e)
+
+
+_rules = None           # [(kind, hints, mode, compiled or None)]
+
+
+def _redact_cache_path():
+    return os.path.join(Paths().data, "cache", "redact-rules.marshal")
+
+
+def _rules_fingerprint():
+    import _sre
+    h = hash_text(sys.version + str(_sre.MAGIC) + "\0".join(r[2] for r in _SECRET_RULES))
+    return h
+
+
+def _load_compiled():
+    """The rules' compiled patterns.  `re` costs ~7 ms to import and compiling the rules more:
+    the compiled programs are kept in a marshal file, so a hook loads them with the builtin
+    `_sre` alone; the first run (or a new Python) compiles them with `re` and writes the file."""
+    import _sre
+    import marshal
+    key = _rules_fingerprint()
+    path = _redact_cache_path()
+    try:
+        with open(path, "rb") as fh:
+            data = marshal.loads(fh.read())
+        if data[0] == key and len(data[1]) == len(_SECRET_RULES):
+            return [_sre.compile(rule[2], *args) for rule, args in zip(_SECRET_RULES, data[1])]
+    except Exception:
+        pass
     import re
-    compiled = [(kind, re.compile(pattern, re.S)) for kind, pattern in _SECRET_RULES]
+    from re import _compiler, _parser
+    progs, out = [], []
+    for rule in _SECRET_RULES:
+        p = _parser.parse(rule[2], re.S)
+        code = _compiler._code(p, re.S)
+        indexgroup = [None] * p.state.groups
+        for k, i in p.state.groupdict.items():
+            indexgroup[i] = k
+        args = (int(re.S | p.state.flags), [int(c) for c in code], p.state.groups - 1,
+                dict(p.state.groupdict), tuple(indexgroup))
+        try:
+            rx = _sre.compile(rule[2], *args)
+        except Exception:
+            rx, progs = re.compile(rule[2], re.S), None
+        out.append(rx)
+        if progs is not None:
+            progs.append(args)
+    if progs is not None:
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(marshal.dumps((key, progs)))
+            os.replace(tmp, path)
+        except (OSError, ValueError):
+            pass
+    return out
 
-    def replace_value(m, kind):
-        if kind in _CHECKED_KINDS:
-            names = m.groupdict()
-            quoted = names.get("q") or ""
-            sep = names.get("sep") or " "
-            if _is_placeholder(m.group("v"), quoted, sep):
-                return m.group(0)
-            key = (names.get("k") or "").strip("\"' ").lower()
-            if key.endswith(_SETTING_SUFFIXES):
-                return m.group(0)
-            before = m.string[max(0, m.start() - 2):m.start()]
-            if before.endswith(("${", "$")):
-                return m.group(0)      # inside a shell parameter expansion
-        s, e = m.span("v")
-        base = m.start()
-        whole = m.group(0)
-        label = "secret" if kind in ("secret_assignment", "cli_secret") else kind
-        return whole[:s - base] + f"[REDACTED:{label}]" + whole[e - base:]
 
-    def apply(text):
-        for kind, rx in compiled:
-            if "v" in rx.groupindex:
-                text = rx.sub(lambda m, kind=kind: replace_value(m, kind), text)
-            else:
-                text = rx.sub(f"[REDACTED:{kind}]", text)
-        return text
-    return apply
+def _predicate(name, text, low):
+    """Screens for the formats that have no fixed fragment to look for."""
+    if name == "@discord":         # one word of three dot-separated base64 parts
+        return text.count(".") >= 2 and any(len(w) >= 50 and w.count(".") >= 2
+                                             for w in text.split())
+    if name == "@SK":              # Twilio API key SIDs
+        return "SK" in text
+    if name == "@:A":              # Telegram bot tokens: digits, a colon, then A...
+        i = text.find(":A")
+        while i > 0:
+            if text[i - 1].isdigit():
+                return True
+            i = text.find(":A", i + 1)
+        return False
+    if name == "@airtable":
+        return "pat" in text and any(w.startswith("pat") and len(w) >= 70 for w in text.split())
+    if name == "@url":             # a password in a URL
+        return "://" in low and "@" in low
+    return False
 
 
-# Cheap screen: text with none of these fragments cannot match any rule, so the regular
-# expressions (and the ~7 ms import of `re`) are skipped for it.  Fragments are chosen not to
-# occur in everyday words ("asked", "passed", "high" must not trigger it).
-_SECRET_HINTS = ("<private", "private key", "akia", "asia", "agpa", "aida", "aroa", "aipa",
-                 "anpa", "anva", "abia", "acca", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-                 "github_pat", "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-",
-                 "glsoat-", "gloas-", "xox", "xapp-", "hooks.slack", "sk-", "aiza", "gocspx",
-                 "ya29.", "sk_", "rk_", "whsec_", "eyj", "npm_", "pypi-", "sg.", "hvs.", "hvb.",
-                 "hvr.", "dop_", "doo_", "dor_", "hf_", "shpat_", "shpca_", "shppa_", "shpss_",
-                 "key", "bearer", "authoriz", "passw", "passphrase", "pass:", "_pass", "pass=",
-                 "-pass", "requirepass", "pwd", "secret", "token", "credential", "dsn",
-                 "signature", "mysql", "mariadb", "-u ", "--user")
+def _hits(text, low):
+    out = []
+    for i, rule in enumerate(_SECRET_RULES):
+        for h in rule[1]:
+            if (_predicate(h, text, low) if h[0] == "@" else h in low):
+                out.append(i)
+                break
+    return out
+
+
+_ALL_HINTS = tuple(sorted({h for rule in _SECRET_RULES for h in rule[1] if h[0] != "@"}))
+_PREDICATES = tuple(sorted({h for rule in _SECRET_RULES for h in rule[1] if h[0] == "@"}))
 
 
 def _needs_redaction(text):
     low = text.lower()
-    if any(h in low for h in _SECRET_HINTS):
+    for h in _ALL_HINTS:
+        if h in low:
+            return True
+    return any(_predicate(h, text, low) for h in _PREDICATES)
+
+
+def _replacement(m, kind, mode):
+    """The text a rule's match becomes, or None to leave it."""
+    whole = m.group(0)
+    base = m.start()
+    if mode == "all":
+        if kind not in ("private", "private_key") and _is_token_placeholder(whole):
+            return None
+        return f"[REDACTED:{kind}]"
+    if mode == "b64key":
+        import binascii
+        raw = "".join(whole.replace("\\n", "").split())
+        try:
+            head = binascii.a2b_base64(raw[:len(raw) // 4 * 4][:80] + "==")
+        except (binascii.Error, ValueError):
+            return None
+        return "[REDACTED:private_key]" if b"PRIVATE KEY" in head else None
+    names = m.groupdict()
+    quoted = names.get("q") or ""
+    sep = names.get("sep") or " "
+    v = m.group("v")
+    s, e = m.span("v")
+    label = "secret" if kind in ("secret_assignment", "cli_secret", "url_secret") else kind
+    if mode == "prose":
+        span = _prose_value(m)
+        if span is None:
+            return None
+        s, e = span
+        return whole[:s - base] + f"[REDACTED:{label}]" + m.string[e:m.end()] \
+            if e <= m.end() else None
+    if _is_placeholder(v, quoted, sep) or _is_token_placeholder(v):
+        return None
+    before = m.string[max(0, m.start() - 2):m.start()]
+    if before.endswith(("${", "$")):
+        return None                    # inside a shell parameter expansion
+    if mode in ("key", "url", "flag"):
+        key = names.get("k") or ""
+        strength = _key_strength(key)
+        if mode == "flag" and key.lower().endswith(("-file", "-path", "-dir", "-env", "-name",
+                                                    "-id", "-type", "-stdin", "-length")):
+            return None
+        if mode == "flag" and (v.startswith(("/", "./", "~", "-")) or
+                               v.lower().endswith((".pem", ".key", ".json", ".txt", ".crt"))):
+            return None
+        if strength == 0:
+            if mode != "flag" or not _credential_shaped(v, 12):
+                return None
+        if "://" in v and mode == "key":
+            return None                # a URL: its password, if any, has its own rule
+        if mode == "key" and "arn:" in m.string[max(0, m.start() - 80):m.start()].lower() \
+                and ":" in sep:
+            return None
+        if strength == 1 and not _credential_shaped(v, 12) and not (
+                mode == "key" and quoted and len(v) >= 8 and not v.isalpha() and " " not in v
+                and key.strip("\"'").lower() in ("auth", "key", "sig", "signature")):
+            return None
+        if strength == 2 and mode == "url" and len(v) < 6:
+            return None
+    if mode == "shape" and not _credential_shaped(v, 12):
+        return None
+    if mode == "shortflag":
+        flag = names.get("f") or ""
+        cmd = whole.split(None, 1)[0].lower() if whole.split() else ""
+        if flag == "-a" and "redis" not in cmd and "keydb" not in cmd:
+            return None
+        if flag == "-p" and cmd in ("redis-cli", "keydb-cli"):
+            return None
+        if flag == "-P" and cmd not in ("sqlcmd", "bcp", "zip", "unzip"):
+            return None
+        if flag == "-w" and not cmd.startswith("ldap"):
+            return None
+        if v.isdigit() and len(v) <= 5:
+            return None                # a port
+    return whole[:s - base] + f"[REDACTED:{label}]" + whole[e - base:]
+
+
+def _word_end(match_text):
+    """Length of the secret word a generic match starts with (its window begins after it)."""
+    i = 0
+    while i < len(match_text) and (match_text[i].isalnum() or match_text[i] in "_-"):
+        i += 1
+    return i
+
+
+def _is_token_placeholder(v):
+    """ghp_xxxxxxxx, AKIAIOSFODNN7EXAMPLE, sk-ant-...: the shape of a token, not a token."""
+    low = v.lower()
+    if any(w in low for w in ("xxxx", "example", "placeholder", "redacted", "your_", "your-",
+                              "<", "${", "****", "....", "dummy", "sample")):
         return True
-    if "://" in low and "@" in low:             # a password in a URL
-        return True
-    if "SK" in text or "password" in low:       # Twilio keys; netrc-style lines
-        return True
-    return _maybe_discord(text)
+    run = 1
+    for a, b in zip(low, low[1:]):
+        run = run + 1 if a == b else 1
+        if run >= 8:
+            return True
+    for seq in ("abcdefgh", "12345678", "01234567", "qwertyui"):
+        if seq in low:
+            return True
+    return False
+
+
+_GENERIC_WORDS = frozenset("pass password passwd pwd pw passphrase secret secrets token tokens "
+                           "key keys apikey auth credential credentials creds bearer private sig "
+                           "signature api".split())
+
+
+def _generic_key_ok(ident):
+    """Whether the word a generic match found names a secret (api key, Token, db_pass), not
+    something else (tokenizer, keyboard, api_instance_id, secret_name)."""
+    parts = _key_parts(ident)
+    if not parts or parts[-1] in _SETTING_PARTS:
+        return False
+    return parts[-1] in _GENERIC_WORDS or any(p in _STRONG_PARTS for p in parts)
+
+
+def _generic(text, rx):
+    """Credential-shaped tokens within a few words after a secret word."""
+    spans = []
+    n = len(text)
+    for m in rx.finditer(text):
+        s, e = m.span()
+        while s > 0 and (text[s - 1].isalnum() or text[s - 1] in "_-"):
+            s -= 1
+        while e < n and (text[e].isalnum() or text[e] in "_-"):
+            e += 1
+        if spans and s < spans[-1][1] or not _generic_key_ok(text[s:e]):
+            continue
+        end = min(n, e + 60)
+        while end < n and (text[end].isalnum() or text[end] in "+/=_-.~%:"):
+            end += 1
+        nl = text.find("\n", e, end)
+        if nl == e or nl == e + 1 and text[e] == "\r":
+            nl = text.find("\n", nl + 1, end)       # <secret>\n  value</secret>
+        spans.extend(_generic_spans(text, e, end if nl < 0 else nl))
+    if not spans:
+        return text
+    out, last = [], 0
+    for s, e in sorted(set(spans)):
+        if s < last:
+            continue
+        out.append(text[last:s] + "[REDACTED:secret]")
+        last = e
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _apply_rules(text):
+    global _rules
+    if _rules is None:
+        _rules = _load_compiled()
+    for i in _hits(text, text.lower()):
+        kind, _, _, mode = _SECRET_RULES[i]
+        rx = _rules[i]
+        if mode == "generic":
+            text = _generic(text, rx)
+            continue
+
+        def repl(m, kind=kind, mode=mode):
+            out = _replacement(m, kind, mode)
+            return m.group(0) if out is None else out
+        text = rx.sub(repl, text)
+    return text
+
+
+_clean = {}             # texts known to be redacted already (outputs of redact), bounded
 
 
 def redact(text):
-    """Replace secrets in text by [REDACTED:kind]."""
-    global _redactor
-    if not text or not isinstance(text, str) or not _needs_redaction(text):
+    """Replace secrets in text by [REDACTED:kind].  Idempotent and cheap on text without any
+    hint of a secret (no regex is loaded for it)."""
+    if not text or not isinstance(text, str):
         return text
-    if _redactor is None:
-        _redactor = _compile_redactor()
-    return _redactor(text)
+    if text in _clean:
+        return text
+    out = _apply_rules(text) if _needs_redaction(text) else text
+    if len(out) <= 65536:
+        if len(_clean) > 512:
+            _clean.clear()
+        _clean[out] = True
+    return out
 
 
 REDACT_WHOLE_LIMIT = 256 * 1024
@@ -1268,11 +1852,6 @@ def redact_part(text, keep="head", limit=16384):
         return redact(text)
     window = limit + 65536
     return redact(text[:window] if keep == "head" else text[-window:])
-
-
-def _maybe_discord(text):
-    # Discord bot tokens have no fixed prefix: one word of three dot-separated base64 parts
-    return text.count(".") >= 2 and any(len(w) >= 50 and w.count(".") >= 2 for w in text.split())
 
 
 SECRET_FILE_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".asc",
