@@ -654,8 +654,9 @@ class Store:
             if not os.path.exists(path):
                 raise StoreError(f"no database at {path}")
             flags = apsw.SQLITE_OPEN_READWRITE
-        self.conn = apsw.Connection(path, flags=flags)
-        self.conn.exec_trace = _redaction_guard
+        raw = apsw.Connection(path, flags=flags)
+        raw.exec_trace = _redaction_guard
+        self.conn = RedactingConnection(raw)
         self.conn.setbusytimeout(int(busy_ms))
         # secure_delete: what is deleted (a forgotten memory) is overwritten, not left in free pages
         self.conn.execute("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON")
@@ -672,16 +673,12 @@ class Store:
             self.migrate()
 
     # -- basic access ------------------------------------------------------------------------
-    # Every text value bound into a write passes the redactor here, whichever section wrote
-    # the statement; _redaction_guard refuses a write that bypassed this (store.conn.execute).
+    # self.conn redacts every text value bound into a write (RedactingConnection), whichever
+    # section wrote the statement; _redaction_guard refuses any write that still carries one.
     def execute(self, sql, params=()):
-        if params and _is_write(sql):
-            params = _redact_bindings(params)
         return self.conn.execute(sql, params)
 
     def executemany(self, sql, rows):
-        if _is_write(sql):
-            rows = [_redact_bindings(r) for r in rows]
         return self.conn.executemany(sql, rows)
 
     def one(self, sql, params=()):
@@ -771,6 +768,34 @@ def _redact_bindings(params):
     if isinstance(params, dict):
         return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
     return tuple(redact(v) if isinstance(v, str) else v for v in params)
+
+
+class RedactingConnection:
+    """The store's connection: apsw.Connection, except that every text value bound into an
+    INSERT, UPDATE or REPLACE passes the redactor first.  Everything else is the connection's."""
+    __slots__ = ("raw",)
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def execute(self, sql, params=None):
+        if params and _is_write(sql):
+            params = _redact_bindings(params)
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql, rows):
+        if _is_write(sql):
+            rows = [_redact_bindings(r) for r in rows]
+        return self.raw.executemany(sql, rows)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def __setattr__(self, name, value):
+        if name == "raw":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.raw, name, value)
 
 
 def _redaction_guard(cursor, sql, bindings):
@@ -1199,7 +1224,8 @@ _SECRET_RULES = [
     ("mailchimp_key", ("-us",), r"\b[0-9a-f]{32}-us\d{1,2}\b", "all"),
     ("discord_token", ("@discord",),
      r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b", "all"),
-    ("telegram_bot_token", ("@:A",), r"\b\d{5,16}:A[A-Za-z0-9_\-]{34}(?![A-Za-z0-9_\-])", "all"),
+    ("telegram_bot_token", ("@:A",), r"(?:(?<=bot)|(?<![A-Za-z0-9]))\d{5,16}:A[A-Za-z0-9_\-]{34}"
+     r"(?![A-Za-z0-9_\-])", "all"),
     ("okta_token", ("ssws",), r"\bSSWS\s+(?P<v>[A-Za-z0-9_\-]{20,})", "v"),
     ("age_secret_key", ("age-secret-key-",), r"\bAGE-SECRET-KEY-1[0-9A-Z]{50,}", "all"),
     ("onepassword_token", ("ops_ey",), r"\bops_eyJ[A-Za-z0-9+/=_\-]{30,}", "all"),
@@ -1280,15 +1306,21 @@ _SECRET_RULES = [
      r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
     ("cli_secret", ("mysql", "mariadb"), r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?"
      r"\s-p(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
-    # short flags of the commands that take a password with them
-    ("cli_secret", ("sshpass", "login", "redis-cli", "mongo", "sqlcmd", "ldap", "7z", "zip",
-                    "smbclient", "rabbitmqctl", "htpasswd", "keydb-cli"),
+    # short flags of the commands that take a password with them (-p is a port elsewhere)
+    ("cli_secret", ("sshpass", "login", "mongo", "7z"),
      r"(?i)\b(?:sshpass|(?:docker|podman|buildah|skopeo|nerdctl|helm(?: registry)?|oras|crane"
-     r"|az|cf|heroku|oc|argocd|vault|npm|gh|flyctl|fly|doctl|railway) +login|redis-cli|"
-     r"keydb-cli|mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|"
-     r"ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd|ldapwhoami|7z|7za|zip|unzip)\b"
-     r"[^\n|;&]*?(?<=\s)(?P<f>-p|-P|-a|-w|--pass|--auth)(?: +|(?<=-p)|(?<=-P))"
+     r"|az|cf|heroku|oc|argocd|flyctl|fly|doctl|railway) +login|mongo|mongosh|mongodump|"
+     r"mongorestore|mongoexport|mongoimport|7z|7za)\b[^\n|;&]*?(?<=\s)-p(?: +|(?=\S))"
      r"(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})", "shortflag"),
+    ("cli_secret", ("redis-cli", "keydb-cli"),
+     r"\b(?:redis-cli|keydb-cli)\b[^\n|;&]*?(?<=\s)-a +(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})",
+     "shortflag"),
+    ("cli_secret", ("sqlcmd", "bcp", "zip"),
+     r"\b(?:sqlcmd|bcp|zip|unzip)\b[^\n|;&]*?(?<=\s)-P(?: +|(?=\S))(?P<q>[\"']?)"
+     r"(?P<v>[^\s\"'-][^\s\"']{2,300})", "shortflag"),
+    ("cli_secret", ("ldap",),
+     r"\bldap[a-z]+\b[^\n|;&]*?(?<=\s)-w +(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})",
+     "shortflag"),
     ("cli_secret", ("smbclient", "rpcclient", "-U "),
      r"(?<![\w-])-U\s+[\"']?[^\s%\"']+%(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
     ("cli_secret", ("rabbitmqctl", "htpasswd"),
@@ -1315,7 +1347,8 @@ _SECRET_RULES = [
      r"(?i)\b(?P<k>password|passwd|passphrase|pass phrase|passcode|pwd|pw|pin|api key|"
      r"api token|access token|secret key|access key|secret|token)s?\b"
      r"(?:\s+(?:for|of|to|on|in|at)\s+[^\n.:;=\"'`]{1,60}?)?\s*(?:\s(?:is|was|will be|would be|"
-     r"reads|should be)|:|=|\s+-)\s+(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,200})", "prose"),
+     r"reads|should be)|:|=|\s+-)\s+(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{3,200})"
+     r"(?P<rest>(?:[ \t]+[^\s\"'`,;.!?]+){0,8})", "prose"),
     # netrc and similar: "password VALUE" as a line, or after "login USER"
     ("secret_assignment", ("password", "passwd", "passphrase"),
      r"(?im)(?:^\s*|\blogin\s+\S+\s+)(?:password|passwd|passphrase)[ \t]+(?P<v>\S{4,})", "v"),
@@ -1527,14 +1560,15 @@ def _prose_value(m):
     # following words of a multi-word passphrase: lower-case words, not small words
     words_after = []
     j = e
+    limit = m.end()
     while len(words_after) < 8:
         k = j
-        while k < len(text) and text[k] == " ":
+        while k < limit and text[k] in " \t":
             k += 1
-        if k == j or k >= len(text):
+        if k == j or k >= limit:
             break
         t = k
-        while t < len(text) and (text[t].isalnum() or text[t] in "-'!@#&*"):
+        while t < limit and (text[t].isalnum() or text[t] in "-'!@#&*"):
             t += 1
         w = text[k:t]
         if not w or w.lower() in STOPWORDS or w.lower() in _PROSE_NOT_SECRET or \
@@ -1551,7 +1585,10 @@ def _prose_value(m):
         return None
     if key == "pin" and not v.isdigit():
         return None
-    if _is_placeholder(v, m.group("q") or "", " "):
+    between = text[m.end("k"):s]
+    # after "is" a bare word is the value itself; after ":" or "=" it may be code (a type name)
+    if _is_placeholder(v, "'" if ":" not in between and "=" not in between else
+                       (m.group("q") or ""), " "):
         return None
     multi = key in ("passphrase", "pass phrase") or len(words_after) >= 2
     return (s, j) if multi and words_after else (s, e)
@@ -1631,7 +1668,7 @@ def _predicate(name, text, low):
             i = text.find(":A", i + 1)
         return False
     if name == "@airtable":
-        return "pat" in text and any(w.startswith("pat") and len(w) >= 70 for w in text.split())
+        return "pat" in text and any(len(w) >= 70 and "pat" in w for w in text.split())
     if name == "@url":             # a password in a URL
         return "://" in low and "@" in low
     return False
@@ -1718,19 +1755,8 @@ def _replacement(m, kind, mode):
             return None
     if mode == "shape" and not _credential_shaped(v, 12):
         return None
-    if mode == "shortflag":
-        flag = names.get("f") or ""
-        cmd = whole.split(None, 1)[0].lower() if whole.split() else ""
-        if flag == "-a" and "redis" not in cmd and "keydb" not in cmd:
-            return None
-        if flag == "-p" and cmd in ("redis-cli", "keydb-cli"):
-            return None
-        if flag == "-P" and cmd not in ("sqlcmd", "bcp", "zip", "unzip"):
-            return None
-        if flag == "-w" and not cmd.startswith("ldap"):
-            return None
-        if v.isdigit() and len(v) <= 5:
-            return None                # a port
+    if mode == "shortflag" and v.isdigit() and len(v) <= 5:
+        return None                    # a port
     return whole[:s - base] + f"[REDACTED:{label}]" + whole[e - base:]
 
 
@@ -1792,6 +1818,7 @@ def _generic(text, rx):
         if nl == e or nl == e + 1 and text[e] == "\r":
             nl = text.find("\n", nl + 1, end)       # <secret>\n  value</secret>
         spans.extend(_generic_spans(text, e, end if nl < 0 else nl))
+        spans.extend(_quoted_before(text, s))
     if not spans:
         return text
     out, last = [], 0
@@ -1802,6 +1829,30 @@ def _generic(text, rx):
         last = e
     out.append(text[last:])
     return "".join(out)
+
+
+def _quoted_before(text, at):
+    """Quoted credential-shaped strings earlier on the line of a secret word:
+    `algoliasearch('APPID', '7b1de7...')  // admin key`."""
+    start = max(text.rfind("\n", 0, at) + 1, at - 100)
+    seg = text[start:at]
+    if any(w in seg.lower() for w in _GENERIC_NOT_BEFORE):
+        return []
+    out = []
+    i = 0
+    while i < len(seg):
+        q = seg[i]
+        if q in "'\"`":
+            j = seg.find(q, i + 1)
+            if j < 0:
+                break
+            tok = seg[i + 1:j]
+            if _credential_shaped(tok, 20):
+                out.append((start + i + 1, start + j))
+            i = j + 1
+        else:
+            i += 1
+    return out
 
 
 def _apply_rules(text):
@@ -2037,7 +2088,9 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
     if whole and len(content) > MAX_MEMORY_CHARS:
         raise UserError(f"the text is {len(content):,} characters; a memory holds at most "
                         f"{MAX_MEMORY_CHARS:,} (nothing was stored): split it into several")
-    content = truncate(content, MAX_MEMORY_CHARS)
+    # redacted again after the cut: the hash must be of exactly what the store will keep (a cut
+    # can leave a fragment that the store's own pass would change)
+    content = redact(truncate(content, MAX_MEMORY_CHARS))
     if not content:
         raise UserError("memory content is empty")
     digest = hash_text(content)

@@ -46,19 +46,88 @@ def test_rates(capsys):
     assert benign_rate >= 0.9
 
 
-def test_nothing_secret_reaches_disk_log_or_ollama(ds):
+def groups(texts, size):
+    """Texts joined into chunks of about `size` characters."""
+    out, cur = [], ""
+    for t in texts:
+        if cur and len(cur) + len(t) > size:
+            out.append(cur)
+            cur = ""
+        cur += t + "\n\n"
+    return out + ([cur] if cur else [])
+
+
+def write_transcript(path, texts, cwd):
+    """A Claude Code transcript in which every text is a prompt, a command's output, an edit, a
+    written file and a failed tool's error."""
+    lines, n = [], 0
+    for i, text in enumerate(texts):
+        stamp = f"2026-11-30T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
+        common = {"sessionId": "imported-1", "cwd": cwd, "timestamp": stamp}
+        lines.append(dict(common, type="user", message={"role": "user", "content": text}))
+        for name, tin, res, err in (
+                ("Bash", {"command": "./run.sh"}, {"stdout": text, "exit_code": 0}, False),
+                ("Edit", {"file_path": f"{cwd}/src/m{i}.py", "old_string": "x = 1",
+                          "new_string": text}, {}, False),
+                ("Write", {"file_path": f"{cwd}/notes/n{i}.md", "content": text},
+                 {"type": "create"}, False),
+                ("Bash", {"command": "make"}, None, True)):
+            n += 1
+            lines.append(dict(common, type="assistant", message={"role": "assistant", "content": [
+                {"type": "tool_use", "id": f"tu{n}", "name": name, "input": tin}]}))
+            rec = dict(common, type="user", message={"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": f"tu{n}", "is_error": err,
+                 "content": ("Exit code 2\n" + text) if err else "ok"}]})
+            if res:
+                rec["toolUseResult"] = res
+            lines.append(rec)
+    path.write_text("\n".join(json.dumps(l) for l in lines) + "\n")
+
+
+def write_export(path, texts, key):
+    """An export whose tasks and task events carry every text in every text field."""
+    recs = [{"kind": "devstream-export", "version": 1}]
+    for i, text in enumerate(texts):
+        tid = f"t-e{i:05d}"
+        recs.append({"kind": "task", "id": tid, "project": key, "title": text, "description": text,
+                     "status": "blocked", "priority": 2, "labels": [text], "block_reason": text,
+                     "created_at": 1.0 + i, "updated_at": 2.0 + i})
+        recs.append({"kind": "task_event", "task": tid, "at": 3.0 + i, "from": "open",
+                     "to": "blocked", "note": text})
+        recs.append({"kind": "memory", "id": f"m-e{i:05d}", "project": key, "type": "note",
+                     "content": "imported: " + text, "tags": [text], "created_at": 4.0 + i})
+    path.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+
+
+def test_nothing_secret_reaches_disk_log_or_ollama(ds, tmp_path):
     with OllamaStub(models={"embeddinggemma": 768}) as stub:
         ds.env.update(DEVSTREAM_OLLAMA_URL=stub.url, DEVSTREAM_EMBED_MODE="inline",
                       DEVSTREAM_LOG_LEVEL="debug")
         texts = list(dict.fromkeys(e["text"] for e in SECRETS))
+        # one process per text for the prompt hook and `memory add`
         for i, text in enumerate(texts):
-            sid = f"s{i}"
-            ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": text, "session_id": sid})
+            ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": text, "session_id": f"s{i}"})
+            ds.cli("memory", "add", "-", "--tag", "t" + str(i), input=text, check=True)
+        # the other paths take many texts at once (each group fits the path's length limits)
+        for n, group in enumerate(groups(texts, 2000)):
+            sid = f"g{n}"
             ds.hook({"hook_event_name": "PostToolUseFailure", "tool_name": "Bash", "session_id": sid,
-                     "tool_input": {"command": "make deploy"}, "error": "Exit code 1\n" + text})
+                     "tool_input": {"command": "make deploy"}, "error": "Exit code 1\n" + group})
             ds.hook({"hook_event_name": "SubagentStop", "session_id": sid, "agent_type": "Explore",
-                     "last_assistant_message": "Found this in the config:\n" + text})
-            ds.cli("memory", "add", "-", input=text, check=True)
+                     "last_assistant_message": "Found this in the config:\n" + group})
+            ds.hook({"hook_event_name": "PostToolUse", "tool_name": "Bash", "session_id": sid,
+                     "tool_input": {"command": "./deploy.sh"},
+                     "tool_response": {"stdout": "", "stderr": group, "exit_code": 1}})
+            ds.hook({"hook_event_name": "PreCompact", "trigger": "auto", "session_id": sid})
+            ds.hook({"hook_event_name": "SessionEnd", "reason": "other", "session_id": sid})
+        write_transcript(tmp_path / "t.jsonl", texts, ds.project_dir)
+        ds.cli("import-transcripts", str(tmp_path / "t.jsonl"), check=True)
+        key = ds.sql("SELECT key FROM projects LIMIT 1")[0][0]
+        write_export(tmp_path / "e.jsonl", texts, key)
+        ds.cli("import", str(tmp_path / "e.jsonl"), check=True)
+        (tmp_path / "plan.md").write_text("".join(f"- [ ] {' '.join(t.split())[:300]}\n"
+                                                  for t in texts))
+        ds.cli("plan", "--from", str(tmp_path / "plan.md"), check=True)
         # not JSON, with secrets inside: the error path logs, and must not log them
         ds.hook(("{broken " + texts[0]).encode())
         ds.hook({"hook_event_name": "Stop", "session_id": "s0"})      # embeds inline

@@ -233,12 +233,16 @@ def test_a_write_that_skips_the_redactor_is_refused(tmp_path):
     store = devstream.Store(str(tmp_path / "d.db"))
     pid = store.project_id(devstream.Project("k", "/r", "r", "/r"))
     secret = "ghp_" + "Zq8" * 12
+    sql = "INSERT INTO tasks(id, project_id, title, created_at, updated_at) VALUES(?,?,?,1,1)"
+    # below the store's connection (a raw cursor): refused by the exec tracer
     with pytest.raises(apsw.ExecTraceAbort):
-        store.conn.execute("INSERT INTO tasks(id, project_id, title, created_at, updated_at) "
-                           "VALUES(?,?,?,1,1)", ("t-000001", pid, "rotate " + secret))
-    store.execute("INSERT INTO tasks(id, project_id, title, created_at, updated_at) "
-                  "VALUES(?,?,?,1,1)", ("t-000001", pid, "rotate " + secret))
-    assert store.scalar("SELECT title FROM tasks") == "rotate [REDACTED:github_token]"
+        store.conn.raw.cursor().execute(sql, ("t-000001", pid, "rotate " + secret))
+    assert store.scalar("SELECT count(*) FROM tasks") == 0
+    # through the store's connection, from any section: redacted on the way in
+    store.conn.execute(sql, ("t-000001", pid, "rotate " + secret))
+    store.execute(sql, ("t-000002", pid, "pw " + secret))
+    assert [r[0] for r in store.all("SELECT title FROM tasks ORDER BY id")] == [
+        "rotate [REDACTED:github_token]", "pw [REDACTED:github_token]"]
     store.close()
 
 
