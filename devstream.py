@@ -1193,13 +1193,19 @@ _SECRET_RULES = [
      r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b", "all"),
     ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
      r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})", "all"),
-    ("gitlab_token", ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-",
+    ("gitlab_token", ("gr1348941", "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-",
+                      "glimt-",
                       "glsoat-", "gloas-", "glagent-", "glffct-", "gldeploy"),
-     r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas|agent|ffct)-[A-Za-z0-9_\-.]{20,}", "all"),
+     r"\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas|agent|ffct)-[A-Za-z0-9_\-.]{20,}|"
+     r"\bGR1348941[A-Za-z0-9_\-]{20,}", "all"),
     ("slack_token", ("xox", "xapp-"),
      r"\bxox[abposrce]-[A-Za-z0-9\-]{10,}|\bxapp-\d-[A-Za-z0-9\-]{10,}", "all"),
-    ("slack_webhook", ("hooks.slack",), r"https://hooks\.slack\.com/(?:services|workflows|"
-     r"triggers)/T[A-Z0-9]{6,}/[A-Za-z0-9/_\-]{16,}", "all"),
+    ("slack_webhook", ("hooks.slack",), r"(?:https://)?hooks\.slack\.com/(?:services|workflows|"
+     r"triggers)/[A-Za-z0-9+/_\-]{20,}", "all"),
+    ("webhook_url", ("webhook.office.com", "/api/webhooks/"),
+     r"https://[A-Za-z0-9.\-]*webhook\.office\.com/webhookb2/[A-Za-z0-9@/_\-]{20,}|"
+     r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_\-]{20,}",
+     "all"),
     ("anthropic_key", ("sk-ant-",), r"\bsk-ant-[a-z]{3,6}\d{2}-[A-Za-z0-9_\-]{20,}", "all"),
     ("openai_key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-|None-|[a-z0-9\-]{1,40}-)?"
      r"[A-Za-z0-9_\-]{20,}", "all"),
@@ -1209,7 +1215,8 @@ _SECRET_RULES = [
      "all"),
     ("stripe_key", ("sk_", "rk_", "whsec_"),
      r"\b(?:sk|rk)_(?:live|test|prod)_[0-9A-Za-z]{16,}|\bwhsec_[A-Za-z0-9+/=]{20,}", "all"),
-    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", "all"),
+    ("jwt", ("eyj",), r"\beyJ[A-Za-z0-9_\-]{8,}\.(?:[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}|"
+     r"eyJ[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?)", "all"),
     ("npm_token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b", "all"),
     ("pypi_token", ("pypi-",), r"\bpypi-AgE[A-Za-z0-9_\-]{40,}", "all"),
     ("sendgrid_key", ("sg.",), r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", "all"),
@@ -1223,7 +1230,7 @@ _SECRET_RULES = [
     ("mailgun_key", ("key-",), r"\bkey-[0-9a-f]{32}\b", "all"),
     ("mailchimp_key", ("-us",), r"\b[0-9a-f]{32}-us\d{1,2}\b", "all"),
     ("discord_token", ("@discord",),
-     r"\b[MNO][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b", "all"),
+     r"\b[A-Z][A-Za-z\d_\-]{23,27}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,40}\b", "all"),
     ("telegram_bot_token", ("@:A",), r"(?:(?<=bot)|(?<![A-Za-z0-9]))\d{5,16}:A[A-Za-z0-9_\-]{34}"
      r"(?![A-Za-z0-9_\-])", "all"),
     ("okta_token", ("ssws",), r"\bSSWS\s+(?P<v>[A-Za-z0-9_\-]{20,})", "v"),
@@ -1259,14 +1266,14 @@ _SECRET_RULES = [
     ("supabase_key", ("sbp_", "sb_secret_"),
      r"\bsbp_(?:v0_)?[a-f0-9]{40}\b|\bsb_secret_[A-Za-z0-9_\-]{20,}", "all"),
     ("contentful_token", ("cfpat-",), r"\bCFPAT-[A-Za-z0-9_\-]{43}", "all"),
-    ("easypost_key", ("ezak", "eztk"), r"\bEZ[AT]K[A-Za-z0-9]{54}", "all"),
+    ("easypost_key", ("ezak", "eztk"), r"(?<![A-Za-z0-9+/])EZ[AT]K[A-Za-z0-9]{54}", "all"),
     ("prefixed_token", ("rdme_", "pnu_", "tfp_", "aio_", "alcht_", "gsk_", "xai-", "pplx-",
                         "r8_", "lsv2_", "hrku-", "nfp_", "shippo_", "duffel_", "fio-u-",
                         "dnkey-", "ntn_", "secret_", "sk.ey", "ico-", "api-", "cfut_", "pk_",
                         "sl.", "dckr_pat_", "oy2", "sgp_", "glpat", "figd_", "phc_", "phx_",
                         "vcp_", "vck_", "tskey-", "bkua_", "hcp_", "ghcr", "dt0s", "mgt-",
                         "dop_v1_", "sk_", "xkeysib-", "zpka_", "npx_"),
-     r"\b(?:rdme_[a-z0-9]{60,}|pnu_[A-Za-z0-9]{36}|tfp_[A-Za-z0-9_\-.=]{50,}|"
+     r"(?<![A-Za-z0-9_.+/\-])(?:rdme_[a-z0-9]{60,}|pnu_[A-Za-z0-9]{36}|tfp_[A-Za-z0-9_\-.=]{50,}|"
      r"aio_[A-Za-z0-9]{28}|alcht_[A-Za-z0-9]{30}|gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|"
      r"pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37}|lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}|"
      r"HRKU-[A-Za-z0-9_\-]{36,}|nfp_[A-Za-z0-9]{36,}|shippo_(?:live|test)_[a-f0-9]{40}|"
@@ -1274,10 +1281,15 @@ _SECRET_RULES = [
      r"dnkey-[a-z0-9=_\-]{26}-[a-z0-9=_\-]{52}|ntn_[0-9]{11}[A-Za-z0-9]{35}|"
      r"secret_[A-Za-z0-9]{43}|sk\.eyJ[A-Za-z0-9._\-]{40,}|ico-[A-Za-z0-9]{32}|"
      r"API-[A-Z0-9]{26}|cfut_[A-Za-z0-9]{40,}|sl\.[A-Za-z0-9_\-]{130,}|"
-     r"dckr_pat_[A-Za-z0-9_\-]{27,}|oy2[a-z0-9]{43}|sgp_[A-Za-z0-9]{30,}|figd_[A-Za-z0-9_\-]{40,}|"
+     r"dckr_pat_[A-Za-z0-9_\-]{27,}|oy2[a-z0-9]{43}|sgp_[A-Za-z0-9_]{30,}|figd_[A-Za-z0-9_\-]{40,}|"
      r"phx_[A-Za-z0-9]{40,}|vc[pk]_[A-Za-z0-9]{40,}|tskey-(?:api|auth|client)-[A-Za-z0-9\-]{20,}|"
      r"bkua_[a-f0-9]{40}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|npx_[A-Za-z0-9]{36})"
      r"(?![A-Za-z0-9_\-])", "all"),
+    ("more_tokens", ("sha256~", "api_org_", "pat.", "api-", "|", "%7c"),
+     r"\bsha256~[A-Za-z0-9_\-]{43}|\bapi_org_[A-Za-z0-9]{34}|"
+     r"\bpat\.[A-Za-z0-9_\-]{22}\.[0-9a-f]{24}\.[A-Za-z0-9]{20}|"
+     r"\bapi-[a-z0-9]{8}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{12}\b|"
+     r"\b\d{15,16}(?:\||%7C)[0-9A-Za-z_\-]{27,}", "all"),
     ("azure_ad_secret", ("q~",), r"(?<![A-Za-z0-9_~.\-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]"
      r"{31,34}(?![A-Za-z0-9_~.\-])", "all"),
     ("airtable_token", ("@airtable",), r"\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b", "all"),
@@ -1294,7 +1306,8 @@ _SECRET_RULES = [
      r"auth|credential)[a-z0-9_.\-]*)=(?P<v>[^&\s#\"'<>]{3,1000})", "url"),
     ("auth_header", ("authoriz",),
      r"(?i)\b(?:authorization|proxy-authorization)\s*[:=]\s*[\"']?"
-     r"(?:bearer|basic|token|digest|apikey|api-key|ssws|sso-key|key=|token=|otoken|klaviyo-api-key)?"
+     r"(?:bearer|basic|token|digest|apikey|api-key|ssws|sso-key|key=|token=|otoken|"
+     r"klaviyo-api-key)?"
      r"\s*(?P<v>[A-Za-z0-9._~+/:\-]{8,}=*)", "v"),
     ("bearer_token", ("bearer",), r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/\-]{12,}=*)", "v"),
     # command-line flags that take a secret: --password X, --token=X, --api-key X
@@ -1303,7 +1316,7 @@ _SECRET_RULES = [
      r"api-?key|auth|credentials?|access-key|secret-key|sig|signature|pwd|pw)[a-z0-9\-]*)"
      r"(?:[ =]|[\"']\s*,\s*)(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "flag"),
     ("cli_secret", ("-u ", "--user"),
-     r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']+:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
+     r"(?<![\w-])(?:-u|--user)\s+[\"']?[^\s:\"']*:(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
     ("cli_secret", ("mysql", "mariadb"), r"\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?"
      r"\s-p(?P<q>[\"']?)(?P<v>[^\s\"']{3,300})", "v"),
     # short flags of the commands that take a password with them (-p is a port elsewhere)
@@ -1313,7 +1326,8 @@ _SECRET_RULES = [
      r"mongorestore|mongoexport|mongoimport|7z|7za)\b[^\n|;&]*?(?<=\s)-p(?: +|(?=\S))"
      r"(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})", "shortflag"),
     ("cli_secret", ("redis-cli", "keydb-cli"),
-     r"\b(?:redis-cli|keydb-cli)\b[^\n|;&]*?(?<=\s)-a +(?P<q>[\"']?)(?P<v>[^\s\"'-][^\s\"']{2,300})",
+     r"\b(?:redis-cli|keydb-cli)\b[^\n|;&]*?(?<=\s)-a +(?P<q>[\"']?)"
+     r"(?P<v>[^\s\"'-][^\s\"']{2,300})",
      "shortflag"),
     ("cli_secret", ("sqlcmd", "bcp", "zip"),
      r"\b(?:sqlcmd|bcp|zip|unzip)\b[^\n|;&]*?(?<=\s)-P(?: +|(?=\S))(?P<q>[\"']?)"
@@ -1372,6 +1386,10 @@ _SECRET_RULES = [
     ("secret_assignment", _SECRET_WORDS,
      r"(?P<q>[\"'`])(?P<v>[^\"'`\n]{3,200})(?P=q)\s*(?:==|!=|===|!==)\s*"
      r"(?P<k>[A-Za-z0-9_.]*(?i:pass|pwd|secret|token|key|auth)[A-Za-z0-9_.]*)", "key"),
+    # setProperty("API_TOKEN", "value"), os.environ.setdefault('SECRET_KEY', 'value')
+    ("secret_assignment", _SECRET_WORDS,
+     r"(?P<k>[\"'][A-Za-z0-9_.\-]*(?i:pass|pwd|secret|token|key|auth|credential|creds)"
+     r"[A-Za-z0-9_.\-]*[\"'])(?P<sep>\s*,\s*)(?P<q>[\"'])(?P<v>[^\"'\n]{3,400})(?P=q)", "key"),
     # UPPER_CASE_KEY=value with a high-entropy value (DATADOG_APP_KEY=8ea4...)
     ("secret_assignment", ("_key",), r"\b[A-Z][A-Z0-9_]*_KEY(?P<sep>=|:\s*)(?P<q>[\"']?)"
      r"(?P<v>[A-Za-z0-9+/=_\-]{16,})", "shape"),
@@ -1390,7 +1408,8 @@ _PLACEHOLDERS = {"none", "null", "nil", "true", "false", "changeme", "xxx", "xxx
                  "token", "apikey", "api_key", "key", "value", "secret_value", "yes", "no",
                  "on", "off", "enabled", "disabled", "basic", "bearer", "oauth", "oauth2",
                  "default", "auto", "none,", "prompt", "stdin", "-", "***", "*****", "pass",
-                 "fail", "failed", "passed", "ok", "error", "missing", "invalid", "valid"}
+                 "fail", "failed", "passed", "ok", "error", "missing", "invalid", "valid",
+                 "yyy", "zzz", "yyyy", "zzzz"}
 _PLACEHOLDER_WORDS = ("your", "xxx", "...", "example", "placeholder", "changeme", "dummy",
                       "<", "${", "{{", "$(", "%(", "***", "redacted", "sensitive", "fake",
                       "sample", "insert", "replace", "here", "foobar", "lorem", "secret_here",
@@ -1410,10 +1429,10 @@ specified supplied entered typed asked prompted requested""".split())
 
 def _is_placeholder(value, quoted="", sep=" "):
     v = value.strip()
-    low = v.lower().rstrip(")]}")
+    low = v.lower().rstrip(")]}>")
     if not low or low in _PLACEHOLDERS or v.isdigit() and len(v) <= 8:
         return True
-    if any(w in low for w in _PLACEHOLDER_WORDS) or v[:1] in "$?:%@" or \
+    if any(w in low for w in _PLACEHOLDER_WORDS) or v[:1] in "$?:%@{" or \
             set(low) <= set("*x.-_#0•"):
         return True
     if low.startswith(("os.", "process.env", "env.", "env[", "settings.", "config.", "self.",
@@ -1447,6 +1466,8 @@ def _key_parts(key):
     for piece in key.replace("-", "_").replace(".", "_").replace(":", "_").split("_"):
         if piece:
             out.extend(p.lower() for p in split_identifier(piece))
+    while len(out) > 1 and out[-1].isdigit():
+        out.pop()                      # sumoKey1, token_2
     return out
 
 
@@ -1462,9 +1483,10 @@ def _key_strength(key):
         return 2
     if parts[-1] in _WEAK_PARTS or any(p in _STRONG_PARTS for p in parts):
         return 1
-    for p in parts:           # passwd2, apikeyProd, secretkey
+    for p in parts:           # passwd2, apikeyProd, secretkey, hapikey, dbpassword
         if p.startswith(("password", "passwd", "secret", "apikey", "token")) and \
-                not p.startswith(("tokeniz", "secretar")):
+                not p.startswith(("tokeniz", "secretar")) or \
+                p.endswith(("apikey", "password", "passwd", "secret", "token", "secretkey")):
             return 1
     return 0
 
@@ -1474,7 +1496,9 @@ def _credential_shaped(v, min_len=16):
     characters, not a path, URL, UUID-looking id, version, hash name or identifier."""
     v = v.strip("\"'`.,;:)]}")
     n = len(v)
-    if n < min_len or n > 1000 or _is_placeholder(v, "'"):
+    if n < min_len or n > 1000 or _is_placeholder(v, "'") or _is_token_placeholder(v):
+        return False
+    if any(c.isspace() for c in v) or "{" in v or "(" in v:
         return False
     low = v.lower()
     if "://" in v or v.count("/") >= 2 and not v.endswith("=") or "@" in v:
@@ -1556,6 +1580,9 @@ def _prose_value(m):
     if m.group("q"):
         close = text.find(m.group("q"), s)
         if close > s and "\n" not in text[s:close]:
+            inner = text[s:close]
+            if _is_placeholder(inner, m.group("q"), " ") or _is_token_placeholder(inner):
+                return None
             return s, close
     # following words of a multi-word passphrase: lower-case words, not small words
     words_after = []
@@ -1701,8 +1728,13 @@ def _replacement(m, kind, mode):
     whole = m.group(0)
     base = m.start()
     if mode == "all":
-        if kind not in ("private", "private_key") and _is_token_placeholder(whole):
-            return None
+        if kind not in ("private", "private_key") and (
+                _is_token_placeholder(whole) or
+                m.string[m.end():m.end() + 4] in ("####", "xxxx", "XXXX", "****")):
+            return None                # the token's shape, its body masked (xoxp-1-####...)
+        if kind == "private_key" and whole.startswith("-----BEGIN") and \
+                sum(c.isalnum() for c in whole) < 80:
+            return None                # a key block with no key in it (docs, tests)
         return f"[REDACTED:{kind}]"
     if mode == "b64key":
         import binascii
@@ -1714,7 +1746,7 @@ def _replacement(m, kind, mode):
         return "[REDACTED:private_key]" if b"PRIVATE KEY" in head else None
     names = m.groupdict()
     quoted = names.get("q") or ""
-    sep = names.get("sep") or " "
+    sep = names.get("sep") or ""
     v = m.group("v")
     s, e = m.span("v")
     label = "secret" if kind in ("secret_assignment", "cli_secret", "url_secret") else kind
@@ -1725,11 +1757,15 @@ def _replacement(m, kind, mode):
         s, e = span
         return whole[:s - base] + f"[REDACTED:{label}]" + m.string[e:m.end()] \
             if e <= m.end() else None
+    if v[:1] == "{" and v[-1:] == "}" and mode == "v":
+        v = v[1:-1]                    # Jenkins: <secret>{AQAAABAAA...}</secret>
     if _is_placeholder(v, quoted, sep) or _is_token_placeholder(v):
         return None
     before = m.string[max(0, m.start() - 2):m.start()]
     if before.endswith(("${", "$")):
         return None                    # inside a shell parameter expansion
+    if mode == "key" and len(v) < 6:
+        return None                    # too short to be a password (tfp_1, pw: 42)
     if mode in ("key", "url", "flag"):
         key = names.get("k") or ""
         strength = _key_strength(key)
@@ -1755,6 +1791,7 @@ def _replacement(m, kind, mode):
             return None
     if mode == "shape" and not _credential_shaped(v, 12):
         return None
+
     if mode == "shortflag" and v.isdigit() and len(v) <= 5:
         return None                    # a port
     return whole[:s - base] + f"[REDACTED:{label}]" + whole[e - base:]
@@ -1769,19 +1806,45 @@ def _word_end(match_text):
 
 
 def _is_token_placeholder(v):
-    """ghp_xxxxxxxx, AKIAIOSFODNN7EXAMPLE, sk-ant-...: the shape of a token, not a token."""
+    """ghp_xxxxxxxx, AKIAIOSFODNN7EXAMPLE, sk-ant-api03-abc123..., xoxb-my-bot-token: the shape
+    of a token, not a token.  Random tokens almost never hold a run of 8 equal characters,
+    ascending runs (abcdefgh, or 1234 and fghi) or only words."""
     low = v.lower()
     if any(w in low for w in ("xxxx", "example", "placeholder", "redacted", "your_", "your-",
-                              "<", "${", "****", "....", "dummy", "sample")):
+                              "1a2b3c", "a1b2c3",
+                              "<", "${", "{{", "****", "....", "..[", "####", "dummy", "sample",
+                              "here", "fake", "changeme")):
         return True
-    run = 1
-    for a, b in zip(low, low[1:]):
-        run = run + 1 if a == b else 1
-        if run >= 8:
+    run = up = runs = 1
+    for a, b in zip(v, v[1:]):
+        run = run + 1 if a.lower() == b.lower() else 1
+        up = up + 1 if ord(b) == ord(a) + 1 and a.isalnum() else 1
+        runs += up == 4
+        # base64 of binary data (a key, a macaroon) may hold AAAAAAAA; a placeholder's run
+        # is its whole body or made of filler characters
+        if run >= 8 and (len(v) < 50 or a in "xX0*#.-_" or run * 3 > len(v)) or up >= 8 or \
+                runs > 2:
             return True
-    for seq in ("abcdefgh", "12345678", "01234567", "qwertyui"):
-        if seq in low:
-            return True
+    body = v
+    for sep in ("_", "-", ".", ":"):
+        if sep in body[:12]:
+            body = body.split(sep, 1)[1]
+            break
+    if len(body) >= 8 and not any(c.isdigit() for c in body):
+        parts = [p for p in body.replace("-", " ").replace("_", " ").split() if p]
+        if len(parts) > 1 and all(p.isalpha() and (p.islower() or p.istitle()) for p in parts):
+            return True                # my-bot-token
+        words, cur = [], body[:1]
+        for a, b in zip(body, body[1:]):
+            if a.islower() and b.isupper():
+                words.append(cur)
+                cur = b
+            else:
+                cur += b
+        words.append(cur)
+        if len(words) >= 3 and all(len(w) >= 3 and w[1:].islower() and
+                                   any(c in "aeiouy" for c in w.lower()) for w in words):
+            return True                # requiredCharacteristicTypesForDisplayMetadata
     return False
 
 
@@ -1859,6 +1922,7 @@ def _apply_rules(text):
     global _rules
     if _rules is None:
         _rules = _load_compiled()
+    found = []
     for i in _hits(text, text.lower()):
         kind, _, _, mode = _SECRET_RULES[i]
         rx = _rules[i]
@@ -1868,8 +1932,23 @@ def _apply_rules(text):
 
         def repl(m, kind=kind, mode=mode):
             out = _replacement(m, kind, mode)
-            return m.group(0) if out is None else out
+            if out is None:
+                return m.group(0)
+            orig = m.group(0)
+            i = 0
+            while i < min(len(orig), len(out)) and orig[i] == out[i]:
+                i += 1
+            j = 0
+            while j < min(len(orig), len(out)) - i and orig[-1 - j] == out[-1 - j]:
+                j += 1
+            found.append(orig[i:len(orig) - j])
+            return out
         text = rx.sub(repl, text)
+    # a value found once is a secret wherever else it appears in the text ("token = 'X' | 'X'")
+    for value in sorted(set(found), key=len, reverse=True):
+        value = value.strip("\"'{}")
+        if len(value) >= 8 and value in text:
+            text = text.replace(value, "[REDACTED:secret]")
     return text
 
 
