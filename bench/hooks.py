@@ -2,6 +2,7 @@
 """Hook wall time per event, whole process, against the interpreter floor.
 
     python3 bench/hooks.py [--memories 10000] [--runs 200] [--events E,E] [--pyz dist/devstream.pyz]
+                           [--secrets]
 
 Installs DevStream into a scratch home (from this source tree, or from a built .pyz), fills one
 project with N realistic memories, then runs each hook event through the installed hook command
@@ -98,7 +99,7 @@ def add_vectors(home, dim, prompts, seed=3):
     store.close()
 
 
-def payloads(project_dir, i):
+def payloads(project_dir, i, secrets=False):
     f = os.path.join(project_dir, FILES[i % len(FILES)])
     base = {"session_id": "bench-session", "cwd": project_dir,
             "transcript_path": "/dev/null", "permission_mode": "default"}
@@ -128,6 +129,29 @@ def payloads(project_dir, i):
                        "custom_instructions": ""},
         "SessionEnd": {"hook_event_name": "SessionEnd", "reason": "other"},
     }
+    if secrets:
+        # the same events carrying secrets: the redactor's rules run (from their compiled cache)
+        key = f"ghp_{i:06d}Kq8ZtV3mWx7YpL2nR5sB9cD4fG6hJ1aQe"
+        ev.update({
+            "UserPromptSubmit+secret": {
+                "hook_event_name": "UserPromptSubmit",
+                "prompt": f"deploy with token {key}; the staging password is Tr0ub4dor&{i} ok?"},
+            "PostToolUse:Bash+secret": {
+                "hook_event_name": "PostToolUse", "tool_name": "Bash",
+                "tool_input": {"command": f"curl -H 'Authorization: Bearer {key}' https://api/{i}"},
+                "tool_response": {"stdout": f"export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/"
+                                            f"bPxRfiCY{i:08d}KEY\n", "stderr": "",
+                                  "interrupted": False}},
+            "PostToolUse:Edit+secret": {
+                "hook_event_name": "PostToolUse", "tool_name": "Edit",
+                "tool_input": {"file_path": f, "old_string": "API_KEY = None",
+                               "new_string": f"API_KEY = 'sk-proj-{i:08d}AbXyQ7rT2mK9pL4wZ8vN3cF'"},
+                "tool_response": {"filePath": f, "success": True}},
+            "PostToolUseFailure+secret": {
+                "hook_event_name": "PostToolUseFailure", "tool_name": "Bash",
+                "tool_input": {"command": f"docker login -u ci -p Zx9{i:05d}qWe registry"},
+                "error": "Exit code 1\nError response from daemon: unauthorized"},
+        })
     return {k: json.dumps(dict(base, **v)).encode() for k, v in ev.items()}
 
 
@@ -169,6 +193,8 @@ def main():
     ap.add_argument("--json", help="also write raw results to this file")
     ap.add_argument("--target-ms", type=float, default=0,
                     help="judge medians against this absolute target instead of the floor bar")
+    ap.add_argument("--secrets", action="store_true",
+                    help="also time the capturing events with text that holds secrets")
     ap.add_argument("--vectors", type=int, default=0,
                     help="also give every memory a vector of this dimension and cache the "
                          "prompts' query vectors (UserPromptSubmit then runs hybrid search)")
@@ -192,17 +218,17 @@ def main():
         env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
     env.pop("DEVSTREAM_DISABLE", None)
     floor_argv = [argv[0], "-I", "-S", "-c", "pass"]
-    names = list(payloads(project, 0))
+    names = list(payloads(project, 0, args.secrets))
     if args.events:
         names = [n for n in names if n in args.events.split(",")]
     results = {n: [] for n in ["floor"] + names}
     for warm in range(5):
         timed(floor_argv, b"", env)
-        for name, data in payloads(project, 10 ** 6 + warm).items():
+        for name, data in payloads(project, 10 ** 6 + warm, args.secrets).items():
             if name in names:
                 timed(argv, data, env)
     for i in range(args.runs):
-        batch = payloads(project, i)
+        batch = payloads(project, i, args.secrets)
         results["floor"].append(timed(floor_argv, batch["Stop"], env))
         for name in names:
             results[name].append(timed(argv, batch[name], env))

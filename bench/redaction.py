@@ -160,7 +160,20 @@ def main():
         cn, cf = doc["_credential_like"]
         print(f"| {name} | {p} | {kinds} | {pct(c, p)} ({c}/{p}) | {kept} | {n} | "
               f"{pct(f, n)} ({f}/{n}) | {f'{cf}/{cn}' if cn else '-'} |")
-    if args.kinds or args.markdown:
+    if args.markdown:
+        # every kind that is not perfect, then how many kinds are
+        for name, (per, _) in results.items():
+            worse = [k for k in sorted(per) if per[k][1] < per[k][0] or per[k][3]]
+            good = len(per) - len(worse)
+            print(f"\n{name}: {good} of {len(per)} kinds at 100% recall with no false positive"
+                  + ("; the others:" if worse else "") + "\n")
+            if worse:
+                print("| kind | recall | false positives |")
+                print("|---|---:|---:|")
+                for kind in worse:
+                    p, c, n, f = per[kind]
+                    print(f"| {kind} | {f'{c}/{p}' if p else '-'} | {f'{f}/{n}' if n else '-'} |")
+    if args.kinds:
         for name, (per, _) in results.items():
             print(f"\n{name}\n")
             print("| kind | recall | false positives |")
