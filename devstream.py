@@ -4685,6 +4685,8 @@ class GeminiAdapter(Adapter):
         return True if verdict in ("TRUST_FOLDER", "TRUST_PARENT") else None
 
     def doctor_checks(self, doctor, scope, path, env):
+        if any(c["name"] == "gemini folder" for c in doctor.checks):
+            return                      # user and project registrations: one folder to check
         try:
             _, settings = read_settings(os.path.join(self.home(env), "settings.json"))
         except UserError:
@@ -4814,6 +4816,14 @@ class CodexAdapter(Adapter):
         entries = self.trust_entries(path, env)
         if not entries:
             return
+        if scope == "project":
+            root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+            config = os.path.join(self.home(env), "config.toml")
+            if codex_project_trust(config, root) != "trusted":
+                doctor.add("codex project", "WARN",
+                           f"Codex loads {path} only in a trusted project, and {root} is not one",
+                           f"trust the project when `codex` asks, or add [projects.\"{root}\"] "
+                           f"trust_level = \"trusted\" to {config}")
         untrusted = [k for k, cur, trusted, _ in entries if trusted is None]
         modified = [k for k, cur, trusted, _ in entries if trusted is not None and trusted != cur]
         disabled = [k for k, _, _, enabled in entries if enabled is False]
@@ -4897,6 +4907,18 @@ def codex_hook_hash(event, group, handler):
         identity["matcher"] = matcher
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def codex_project_trust(config_path, root):
+    """trust_level of a project folder in Codex's config.toml (None when it has none)."""
+    import tomllib
+    try:
+        with open(config_path, "rb") as fh:
+            projects = tomllib.load(fh).get("projects")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    entry = projects.get(root) if isinstance(projects, dict) else None
+    return entry.get("trust_level") if isinstance(entry, dict) else None
 
 
 def codex_hook_state(config_path):

@@ -222,6 +222,24 @@ def test_codex_untrusted_hooks_warn_until_trusted(ds):
     assert 'model = "gpt-5.5"' in open(config).read()
 
 
+def test_codex_project_hooks_need_a_trusted_project(ds):
+    ds.cli("install", "--cli", "codex", "--scope", "project", "--project-dir", ds.project_dir,
+           check=True)
+    checks = {c["name"]: c for c in ds.cli_json("doctor")["checks"]}
+    assert checks["codex project"]["status"] == "WARN"
+    assert f'[projects."{ds.project_dir}"]' in checks["codex project"]["fix"]
+    assert checks["codex trust/project"]["status"] == "WARN"
+    config = os.path.join(ds.env["HOME"], ".codex", "config.toml")
+    os.makedirs(os.path.dirname(config), exist_ok=True)
+    with open(config, "w") as fh:
+        fh.write(f'[projects."{ds.project_dir}"]\ntrust_level = "trusted"\n')
+    ds.cli("install", "--cli", "codex", "--scope", "project", "--project-dir", ds.project_dir,
+           "--trust", check=True)
+    checks = {c["name"]: c for c in ds.cli_json("doctor")["checks"]}
+    assert "codex project" not in checks
+    assert checks["codex trust/project"]["status"] == "PASS", checks["codex trust/project"]
+
+
 # ---------------------------------------------------------------- Qwen Code
 
 def test_qwen_timeouts_are_seconds(ds):
