@@ -82,6 +82,12 @@ def stage(staging):
          "--no-compile", "--no-deps", "--only-binary=:all:", "--target", staging,
          "-r", os.path.join(HERE, "requirements.lock")])
     shutil.copy2(os.path.join(HERE, "devstream.py"), os.path.join(staging, "devstream.py"))
+    model_out = os.path.join(staging, "devstream_model")
+    os.makedirs(model_out)
+    for name in ("minilm-static.i8", "LICENSE", "NOTICE", "manifest.json"):
+        src = os.path.join(HERE, "devstream_model", name)
+        if os.path.exists(src):
+            shutil.copy2(src, os.path.join(model_out, name))
     pruned = 0
     for rel in PRUNE_DIRS:
         path = os.path.join(staging, rel)
