@@ -1056,6 +1056,36 @@ def vacuum(store):
     store.execute("VACUUM")
 
 
+def pending_batch(store, n):
+    """The next n memories waiting for a vector: (rowid, content, project_id).  When none is
+    left, entries queued for memories that no longer exist are cleared."""
+    rows = store.all("SELECT m.rowid, m.content, m.project_id FROM embed_pending e JOIN memories m"
+                     " ON m.rowid = e.memory_rowid ORDER BY e.memory_rowid LIMIT ?", (n,))
+    if not rows:
+        with store.write():
+            store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
+                          "(SELECT rowid FROM memories)")
+    return rows
+
+
+def session_followups(store, session_id, after, limit=4):
+    """What came of a prompt: the memories of the same session recorded after it (the edits,
+    errors, decisions and the agent's answer), up to the next prompt, oldest first."""
+    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.session_id=? AND m.created_at>=? "
+                     "ORDER BY m.created_at, m.rowid LIMIT ?", (session_id, after, limit + 8))
+    out = []
+    for row in rows:
+        if row[2] == "prompt":
+            if out or row[8] > after:
+                break
+            continue
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
 # ================================================================================================
 # projects: the git common directory's repository (so worktrees share memory), else the directory
 # ================================================================================================
@@ -2456,10 +2486,13 @@ def capture_tool_failure(hook):
 # ================================================================================================
 
 TYPE_WEIGHT = {"decision": 1.15, "learning": 1.12, "error": 1.05, "summary": 1.0, "edit": 1.0,
-               "note": 1.0, "command": 0.95, "subagent": 0.95, "prompt": 0.85}
+               "note": 1.0, "answer": 1.0, "command": 0.95, "subagent": 0.95, "prompt": 0.7}
+STRONG_FTS = 0.85           # keyword score of a hit on an exact identifier, path part or code
+UNKNOWN_WEIGHT = 0.5        # share of a rare word's weight that a word no memory has counts
+FOLLOWUP_SHARE = 0.95       # what came of a matching prompt scores this share of the prompt
 FTS_FLOOR = 0.5             # share of the query's rarest terms a keyword hit must cover
-VECTOR_FLOORS = {"all-minilm": 0.42, "embeddinggemma": 0.45, "nomic-embed-text": 0.55,
-                 "mxbai-embed-large": 0.55}
+VECTOR_FLOORS = {"devstream-minilm-static": 0.52, "all-minilm": 0.42, "embeddinggemma": 0.45,
+                 "nomic-embed-text": 0.55, "mxbai-embed-large": 0.55}
 DEFAULT_VECTOR_FLOOR = 0.5
 MEMORY_COLUMNS = "m.rowid, m.id, m.type, m.content, m.tags, m.path, m.session_id, m.task_id, " \
                  "m.created_at, m.embed_space, p.name"
@@ -2467,12 +2500,13 @@ MEMORY_COLUMNS = "m.rowid, m.id, m.type, m.content, m.tags, m.path, m.session_id
 
 class Hit:
     __slots__ = ("rowid", "id", "type", "content", "tags", "path", "session_id", "task_id",
-                 "created_at", "embed_space", "project", "fts", "vec", "score")
+                 "created_at", "embed_space", "project", "fts", "vec", "score", "strong")
 
     def __init__(self, row):
         (self.rowid, self.id, self.type, self.content, self.tags, self.path, self.session_id,
          self.task_id, self.created_at, self.embed_space, self.project) = row
         self.fts = self.vec = self.score = 0.0
+        self.strong = False
 
     def as_json(self, with_score=False):
         d = {"id": self.id, "project": self.project, "type": self.type, "content": self.content,
@@ -2486,11 +2520,26 @@ class Hit:
         return d
 
 
-def vector_floor(cfg):
+def vector_floor(cfg, model=None):
+    """Cosine similarity above which a vector match counts as relevant, per model (calibrated
+    by bench/recall.py); `vector_floor` in the config overrides it."""
     if cfg.vector_floor:
         return float(cfg.vector_floor)
-    name = cfg.embed_model.split(":")[0]
+    name = (model or cfg.embed_model).split(":")[0]
     return VECTOR_FLOORS.get(name, DEFAULT_VECTOR_FLOOR)
+
+
+def specific_terms(text):
+    """Query tokens shaped like code: snake_case, camelCase, letters mixed with digits (error
+    codes, versions), so exact evidence, whatever words surround them.  Lower-cased."""
+    out = set()
+    for tok in text.translate(_SPLIT_TABLE).split():
+        if len(tok) < 3:
+            continue
+        if "_" in tok.strip("_") or (tok[1:] != tok[1:].lower() and tok != tok.upper()) or \
+                (not tok.isdigit() and not tok.isalpha() and any(c.isdigit() for c in tok)):
+            out.add(tok.lower())
+    return out
 
 
 def query_groups(text, max_groups=16):
@@ -2515,7 +2564,8 @@ def _ln(x):
     return (x ** 1e-7 - 1) * 1e7
 
 
-def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, total=None):
+def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, total=None,
+               specific=()):
     """Keyword candidates with a coverage score in [0, 1]: the IDF weight of the query words a
     memory contains, relative to the query's three rarest words that occur in the corpus.
     Very common words still count toward coverage but are left out of the MATCH expression:
@@ -2534,8 +2584,9 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
         dfs = {v: known.get(v, 0) for v in dict.fromkeys((w, s))}
         df = max(dfs.values())
         if not df:
-            # a real word that no memory contains is often the query's most specific word:
-            # it weighs against every candidate (numbers, hashes and odd tokens do not)
+            # a real word that no memory contains weighs against every candidate (a query with
+            # several is about something else); one such word beside two known ones counts
+            # UNKNOWN_WEIGHT: filler ("handled") must not sink a match
             if w.isalpha() and len(w) >= 4:
                 unknown.append(_ln(1 + (total + 0.5) / 0.5))
             continue
@@ -2545,6 +2596,8 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
                 (match_terms if d <= common else fallback).append((d, v))
     if not idf:
         return []
+    if len(unknown) == 1 and len(idf) >= 2:
+        unknown = [UNKNOWN_WEIGHT * u for u in unknown]
     if not match_terms:
         match_terms = sorted(fallback)[:1]      # only common words: the least common one
     expr = " OR ".join(f'"{v}"' for _, v in match_terms)
@@ -2575,16 +2628,21 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
         matched = sum(weight for (w, s), weight in idf.items()
                       if w in tokens or s in tokens or s in stems)
         hit.fts = min(1.0, matched / possible) if possible else 0.0
+        if specific and any(w in specific and (w in tokens or w in hit.content.lower())
+                            for (w, _s) in idf):
+            hit.fts = max(hit.fts, STRONG_FTS)
+            hit.strong = True
         hits.append(hit)
         if len(hits) >= limit:
             break
     return hits
 
 
-def current_space(store, cfg):
-    """(space id, dim) of the configured embedding model, or None before its first vector."""
+def current_space(store, cfg, model=None):
+    """(space id, dim) of an embedding model (the configured one by default), or None before
+    its first vector."""
     return store.one("SELECT id, dim FROM embed_spaces WHERE model=? ORDER BY id DESC LIMIT 1",
-                     (cfg.embed_model,))
+                     (model or cfg.embed_model,))
 
 
 # Vectors of a space live twice: bit-quantised in a vec0 table (vec_N, partitioned by project)
@@ -2672,7 +2730,7 @@ def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid", have_vectors=False
         f = h.fts if mode != "vector" else 0.0
         v = vector_scale(h.vec, vfloor) if mode != "fts" else 0.0
         if mode == "hybrid" and have_vectors and h.embed_space is not None and \
-                h.vec < vfloor - UNRELATED_MARGIN:
+                h.vec < vfloor - UNRELATED_MARGIN and not h.strong:
             f *= 0.5
         hi, lo = max(f, v), min(f, v)
         age_days = max(0.0, (now - h.created_at) / 86400)
@@ -2685,13 +2743,45 @@ def fuse(fts_hits, vec_hits, vfloor, now=None, mode="hybrid", have_vectors=False
 
 def is_relevant(hit, vfloor, have_vectors=False):
     """The absolute floor for injection.  With vectors, a keyword match must not be one the
-    vectors call unrelated."""
+    vectors call unrelated, unless it matched an exact identifier."""
     if hit.vec >= vfloor:
         return True
     if hit.fts < FTS_FLOOR:
         return False
-    return not (have_vectors and hit.embed_space is not None and
+    return hit.strong or not (have_vectors and hit.embed_space is not None and
                 hit.vec < vfloor - UNRELATED_MARGIN)
+
+
+def _same_words(a, b):
+    wa, wb = set(words(a)), set(words(b))
+    return bool(wa) and len(wa & wb) >= 0.8 * len(wa | wb)
+
+
+def answers_for_prompts(store, query, hits, exclude_session=None, expand=3):
+    """A prompt that matches is a question asked before, not an answer: an earlier copy of this
+    very prompt is dropped, and the best matching prompts hand most of their score to what came
+    of them in their session (edits, errors, decisions, the agent's answer)."""
+    out, seen = [], {h.rowid for h in hits}
+    extra = []
+    for h in hits:
+        if not (h.type == "prompt" and _same_words(h.content, query)):
+            out.append(h)
+        if h.type != "prompt" or not expand or not h.session_id or \
+                h.session_id == exclude_session:
+            continue
+        expand -= 1
+        for row in session_followups(store, h.session_id, h.created_at):
+            f = Hit(row)
+            if f.rowid in seen:
+                continue
+            seen.add(f.rowid)
+            f.fts, f.vec, f.strong = h.fts * FOLLOWUP_SHARE, h.vec * FOLLOWUP_SHARE, h.strong
+            f.score = h.score / TYPE_WEIGHT["prompt"] * FOLLOWUP_SHARE * 0.9
+            extra.append(f)
+    if extra:
+        out.extend(extra)
+        out.sort(key=lambda h: (-h.score, -h.created_at))
+    return out
 
 
 PARALLEL_SEARCH_ABOVE = 20000
@@ -2735,7 +2825,8 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     if have_vectors and mode == "hybrid" and total > PARALLEL_SEARCH_ABOVE:
         pending = start_vector_search(store.path, qvec, project_id, exclude_session)
     fts_hits = fts_search(store, groups, project_id, limit=max(20, 2 * limit),
-                          exclude_session=exclude_session, total=total) \
+                          exclude_session=exclude_session, total=total,
+                          specific=specific_terms(query)) \
         if mode != "vector" else []
     if pending is not None:
         vec_hits = pending()
@@ -2744,8 +2835,9 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
                                  exclude_session=exclude_session)
     if have_vectors and mode == "hybrid":
         fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
-    vfloor = vector_floor(cfg)
+    vfloor = vector_floor(cfg, qvec[2] if qvec is not None and len(qvec) > 2 else None)
     hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
+    hits = answers_for_prompts(store, query, hits, exclude_session)
     if types:
         hits = [h for h in hits if h.type in types]
     if relevant_only:
@@ -2766,6 +2858,191 @@ EMBED_BATCH = 32
 
 class EmbedError(Exception):
     pass
+
+
+# -- the embedded static model --------------------------------------------------------------------
+# One file (devstream_model/minilm-static.i8, built by model/build_model.py from all-MiniLM-L6-v2)
+# memory-mapped read-only: a vector per WordPiece token of MiniLM's vocabulary, int8 with a float32
+# scale per row.  A text's vector is the normalised sum of its tokens' vectors, [CLS] and [SEP]
+# included.  Tokenisation is MiniLM's own (BERT normalisation, punctuation split, greedy
+# longest-match WordPiece), written with builtins only so the hook can embed a prompt itself.
+
+BUILTIN_MODEL = "devstream-minilm-static"
+BUILTIN_NAMES = ("builtin", BUILTIN_MODEL)
+OLLAMA_STICKY_S = 86400     # an Ollama model that served this recently keeps serving while down
+STATIC_MAGIC = b"DSSTATIC"
+STATIC_MAX_TOKENS = 256                 # MiniLM's max_seq_length, [CLS] and [SEP] included
+_ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_ASCII_PRE = {c: f" {c} " for c in _ASCII_PUNCT}
+_ASCII_PRE.update({chr(i): "" for i in range(32) if i not in (9, 10, 13)})
+_ASCII_PRE.update({"\t": " ", "\n": " ", "\r": " ", "\x7f": ""})
+_ASCII_PRE = str.maketrans(_ASCII_PRE)
+_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+def static_model_path():
+    """The shipped model file: beside devstream.py in a checkout and in the extracted build."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "devstream_model", "minilm-static.i8")
+
+
+def _bert_normalise_slow(text):
+    """BERT's normaliser for text that is not plain ASCII: drop control characters, spaces
+    for whitespace, CJK ideographs padded, accents stripped (NFD, minus nonspacing marks),
+    lower case per character, then punctuation split off."""
+    import unicodedata
+    cat = unicodedata.category
+    out = []
+    for c in text:
+        o = ord(c)
+        if o == 0 or o == 0xFFFD:
+            continue
+        if c in "\t\n\r":
+            out.append(" ")
+            continue
+        k = cat(c)
+        if k[0] == "C":
+            continue
+        if c.isspace():
+            out.append(" ")
+        elif any(a <= o <= b for a, b in _CJK):
+            out.append(f" {c} ")
+        else:
+            out.append(c)
+    text = unicodedata.normalize("NFD", "".join(out))
+    text = "".join(c.lower() for c in text if cat(c) != "Mn")
+    out = []
+    for c in text:
+        if c in _ASCII_PUNCT or (o := ord(c)) > 127 and cat(c)[0] == "P":
+            out.append(f" {c} ")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+class StaticModel:
+    """Reader for the static model file (see model/build_model.py `pack` for the layout)."""
+
+    def __init__(self, path=None):
+        import mmap
+        self.path = path or static_model_path()
+        with open(self.path, "rb") as fh:
+            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        mv = memoryview(self._mm)
+        if bytes(mv[:8]) != STATIC_MAGIC:
+            raise EmbedError(f"not a DevStream static model: {self.path}")
+        head = mv[8:48].cast("I")
+        (version, self.size, self.dim, self._slots, off_offsets, off_table, off_vocab,
+         off_scale, off_rows) = head[:9]
+        check = head[9]
+        if version != 1:
+            raise EmbedError(f"static model format {version} is not supported")
+        self._offsets = mv[off_offsets:off_offsets + 4 * (self.size + 1)].cast("I")
+        self._table = mv[off_table:off_table + 4 * self._slots].cast("I")
+        self._vocab = mv[off_vocab:]
+        self._vocab_base = off_vocab
+        self._scale = mv[off_scale:off_scale + 4 * self.size].cast("f")
+        self._rows = mv[off_rows:off_rows + self.size * self.dim].cast("b")
+        self._mask = self._slots - 1
+        self._dict = None
+        if hash(tuple(b"[UNK]")) & 0xFFFFFFFF != check:
+            # another interpreter hashes tuples differently: one dictionary instead (slower)
+            self._dict = {self.token(i): i for i in range(self.size)}
+        self.unk, self.cls, self.sep = (self.lookup(t) for t in ("[UNK]", "[CLS]", "[SEP]"))
+
+    def token(self, i):
+        a, b = self._offsets[i], self._offsets[i + 1]
+        return bytes(self._vocab[a:b]).decode("utf-8")
+
+    def lookup(self, text):
+        """Token id of a vocabulary entry, or -1."""
+        if self._dict is not None:
+            return self._dict.get(text, -1)
+        data = text.encode("utf-8")
+        h = hash(tuple(data)) & self._mask
+        table, offsets, vocab, n = self._table, self._offsets, self._vocab, len(data)
+        while True:
+            i = table[h]
+            if not i:
+                return -1
+            i -= 1
+            a = offsets[i]
+            if offsets[i + 1] - a == n and vocab[a:a + n] == data:
+                return i
+            h = (h + 1) & self._mask
+
+    def token_ids(self, text, limit=STATIC_MAX_TOKENS):
+        """MiniLM's input ids for text: [CLS] wordpieces... [SEP], truncated like MiniLM."""
+        if text.isascii():
+            text = text.lower().translate(_ASCII_PRE)
+        else:
+            text = _bert_normalise_slow(text)
+        ids, room, lookup = [self.cls], limit - 2, self.lookup
+        for word in text.split():
+            if len(ids) > room:
+                break
+            i = lookup(word)
+            if i >= 0:
+                ids.append(i)
+                continue
+            if len(word) > 100:
+                ids.append(self.unk)
+                continue
+            pieces, start, n = [], 0, len(word)
+            while start < n:
+                end = n
+                while end > start:
+                    i = lookup(word[:end] if not start else "##" + word[start:end])
+                    if i >= 0:
+                        break
+                    end -= 1
+                if end == start:
+                    pieces = [self.unk]
+                    break
+                pieces.append(i)
+                start = end
+            ids.extend(pieces)
+        del ids[room + 1:]
+        ids.append(self.sep)
+        return ids
+
+    def embed(self, text):
+        """The unit vector of text as a list of floats."""
+        counts = {}
+        for i in self.token_ids(text):
+            counts[i] = counts.get(i, 0) + 1
+        dim, rows, scale = self.dim, self._rows, self._scale
+        acc = [0.0] * dim
+        for i, c in counts.items():
+            s = scale[i] * c
+            o = i * dim
+            acc = [a + s * x for a, x in zip(acc, rows[o:o + dim])]
+        norm = sum(a * a for a in acc) ** 0.5 or 1.0
+        return [a / norm for a in acc]
+
+    def embed_packed(self, text):
+        """The vector as float32 bytes (sqlite-vec's format)."""
+        vec = self.embed(text)
+        buf = bytearray(4 * len(vec))
+        view = memoryview(buf).cast("f")
+        for i, v in enumerate(vec):
+            view[i] = v
+        return bytes(buf)
+
+
+_STATIC = []
+
+
+def static_model():
+    """The shipped model, opened once per process; None when it is missing or unreadable."""
+    if not _STATIC:
+        try:
+            _STATIC.append(StaticModel())
+        except (OSError, ValueError, EmbedError) as exc:
+            log("warning", "embed.static_model_unavailable", error=str(exc))
+            _STATIC.append(None)
+    return _STATIC[0]
 
 
 def _split_url(url):
@@ -2960,19 +3237,37 @@ def breaker_call(store, reset_s, fn, force=False):
     return result
 
 
-def query_vector(store, cfg, text, timeout_ms):
-    """(space id, packed vector) for a query, from the cache or Ollama within timeout_ms; None
-    means keyword-only search."""
+def serving_model(store, cfg):
+    """The model whose vectors answer queries: the one the embedder last embedded with
+    (Ollama's model while Ollama answers), the embedded model before anything was embedded or
+    when configured as `embed_model = "builtin"`; None when embedding is off."""
     if cfg.embed_mode == "off":
         return None
-    space = current_space(store, cfg)
+    if cfg.embed_model in BUILTIN_NAMES:
+        return BUILTIN_MODEL
+    return store.get_state("embed_model") or BUILTIN_MODEL
+
+
+def query_vector(store, cfg, text, timeout_ms):
+    """(space id, packed vector, model) for a query: the embedded model computes it here and now
+    (~2 ms, no network); Ollama's comes from the cache or a call within timeout_ms.  None means
+    keyword-only search."""
+    model = serving_model(store, cfg)
+    if model is None:
+        return None
+    space = current_space(store, cfg, model)
     if space is None:
         return None
     space_id, dim = space
+    if model == BUILTIN_MODEL:
+        static = static_model()
+        if static is None or static.dim != dim:
+            return None
+        return space_id, static.embed_packed(text), model
     key = f"{space_id}:{hash_text(text)}"
     cached = store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
     if cached is not None:
-        return space_id, cached
+        return space_id, cached, model
     payload = {"model": cfg.embed_model, "input": [text], "keep_alive": cfg.keep_alive,
                "truncate": True}
 
@@ -2990,7 +3285,7 @@ def query_vector(store, cfg, text, timeout_ms):
     with store.write():
         store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
                       (key, vec, time.time()))
-    return space_id, vec
+    return space_id, vec, model
 
 
 def ensure_space(store, model, dim):
@@ -3024,26 +3319,99 @@ def drop_vector(store, space_id, rowid):
             pass
 
 
-def requeue_for_model(store, cfg):
-    """When the configured model changed, memories embedded with another model wait again."""
+def requeue_for_model(store, model):
+    """When the serving model changes, memories embedded with another model wait again (their
+    old vectors keep answering nothing: queries only ever search the serving model's space)."""
     last = store.get_state("embed_model")
-    if last == cfg.embed_model:
+    if last == model:
         return 0
     with store.write():
         store.execute(
             "INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT m.rowid FROM memories m "
             "LEFT JOIN embed_spaces s ON s.id = m.embed_space WHERE s.model IS NOT ? ",
-            (cfg.embed_model,))
-        store.set_state("embed_model", cfg.embed_model)
+            (model,))
+        store.set_state("embed_model", model)
     return store.scalar("SELECT count(*) FROM embed_pending", default=0)
+
+
+def ollama_answers(store, cfg, timeout_s=3.0):
+    """Does the configured Ollama model embed right now?  One tiny request, no breaker."""
+    payload = {"model": cfg.embed_model, "input": ["ping"], "keep_alive": cfg.keep_alive,
+               "truncate": True}
+    try:
+        status, body = post_json_fast(cfg.ollama_url, payload, timeout_s)
+        parse_embed_response(status, body, 1)
+    except (EmbedError, OSError, ValueError) as exc:
+        log("info", "embed.ollama_unavailable", error=str(exc))
+        return False
+    with store.write():
+        store.set_state("ollama_ok_at", str(time.time()))
+    return True
+
+
+def ollama_sticky(store, cfg):
+    """An Ollama model that served within OLLAMA_STICKY_S keeps serving while it is down (a
+    short outage must not re-embed everything twice)."""
+    return store.get_state("embed_model") == cfg.embed_model and \
+        time.time() - float(store.get_state("ollama_ok_at") or 0) < OLLAMA_STICKY_S
+
+
+def embed_pending_static(store, cfg, limit=None, progress=None, deadline=None):
+    """Embed waiting memories with the embedded model, in batches of short transactions."""
+    static = static_model()
+    if static is None:
+        return 0, "the embedded model file is missing"
+    total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    if limit:
+        total = min(total, limit)
+    done = 0
+    store.load_vec()
+    while done < total:
+        if deadline and time.monotonic() > deadline:
+            break
+        rows = pending_batch(store, min(256, total - done))
+        if not rows:
+            break
+        vectors = [static.embed(r[1]) for r in rows]
+        with store.write():
+            store_vectors(store, cfg, rows, vectors, static.dim, model=BUILTIN_MODEL)
+        done += len(rows)
+        if progress:
+            progress(done, total)
+    return done, None
 
 
 def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=False):
     """Embed waiting memories in batches.  Returns (embedded, error or None).  Each batch is read,
     sent to Ollama with no transaction open (hooks keep writing however long Ollama takes), then
     written in one short transaction."""
+    if cfg.embed_model in BUILTIN_NAMES:
+        requeue_for_model(store, BUILTIN_MODEL)
+        return embed_pending_static(store, cfg, limit, progress, deadline)
+    switching = store.get_state("embed_model") != cfg.embed_model
+    if switching and store.one("SELECT 1 FROM embed_pending LIMIT 1") is None:
+        # nothing waits: one small request tells whether Ollama now serves
+        if not ollama_answers(store, cfg):
+            requeue_for_model(store, BUILTIN_MODEL)
+            return 0, None
+        requeue_for_model(store, cfg.embed_model)
+        switching = False
+    done, error, absent = embed_pending_ollama(store, cfg, limit, progress, deadline, force,
+                                               switching)
+    if absent and not done and not ollama_sticky(store, cfg) and static_model() is not None:
+        # no Ollama model answers (not running, model not pulled): the embedded model serves
+        # until one does
+        log("info", "embed.using_builtin", reason=error)
+        requeue_for_model(store, BUILTIN_MODEL)
+        return embed_pending_static(store, cfg, limit, progress, deadline)
+    return done, error
+
+
+def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching):
+    """embed_pending through Ollama: (embedded, error, whether Ollama or the model is absent
+    rather than failing).  When `switching` to it, the first batch it answers makes it the
+    serving model (everything embedded with another model is queued again)."""
     import httpx
-    requeue_for_model(store, cfg)
     total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
     if limit:
         total = min(total, limit)
@@ -3054,15 +3422,8 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=Fa
         while done < total:
             if deadline and time.monotonic() > deadline:
                 break
-            rows = store.all(
-                "SELECT m.rowid, m.content, m.project_id FROM embed_pending e JOIN memories m "
-                "ON m.rowid = e.memory_rowid ORDER BY e.memory_rowid LIMIT ?",
-                (min(EMBED_BATCH, total - done),))
+            rows = pending_batch(store, min(EMBED_BATCH, total - done))
             if not rows:
-                # rows queued for memories that no longer exist
-                with store.write():
-                    store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
-                                  "(SELECT rowid FROM memories)")
                 break
 
             def call():
@@ -3073,28 +3434,42 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=Fa
             try:
                 vectors, dim = breaker_call(store, cfg.breaker_reset_s, call, force and not done)
             except BreakerOpen as exc:
-                return done, f"{exc}; they resume {cfg.breaker_reset_s} s after the last failure"
+                return done, f"{exc}; they resume {cfg.breaker_reset_s} s after the last " \
+                    "failure", True
             except (EmbedError, httpx.HTTPError, OSError) as exc:
                 log("warning", "embed.batch_failed", error=f"{type(exc).__name__}: {exc}")
-                return done, f"{type(exc).__name__}: {exc}"
+                absent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, OSError)) \
+                    or str(exc).startswith("HTTP 404")
+                return done, f"{type(exc).__name__}: {exc}", absent
+            if not done:
+                with store.write():
+                    store.set_state("ollama_ok_at", str(time.time()))
+            if switching:
+                before = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+                after = requeue_for_model(store, cfg.embed_model) or before
+                switching = False
+                total += after - before         # memories embedded by another model, again
+                if limit:
+                    total = min(total, limit)
             store.load_vec()
             with store.write():
                 done += store_vectors(store, cfg, rows, vectors, dim)
             if progress:
                 progress(done, total)
-    return done, None
+    return done, None, False
 
 
-def store_vectors(store, cfg, rows, vectors, dim):
+def store_vectors(store, cfg, rows, vectors, dim, model=None):
     """Write one batch's vectors (inside a write).  Memories forgotten or re-queued while the batch
     was at Ollama are skipped.  A model that now answers in another dimension gets a new space,
     and everything embedded in its old one is queued again (vectors of two shapes never mix)."""
-    space = current_space(store, cfg)
-    space_id = ensure_space(store, cfg.embed_model, dim)
+    model = model or cfg.embed_model
+    space = current_space(store, cfg, model)
+    space_id = ensure_space(store, model, dim)
     if space is not None and space[0] != space_id:
         store.execute("INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT rowid FROM "
                       "memories WHERE embed_space=?", (space[0],))
-        log("warning", "embed.dimension_changed", model=cfg.embed_model, old=space[1], new=dim)
+        log("warning", "embed.dimension_changed", model=model, old=space[1], new=dim)
     n = 0
     for (rowid, _, project_id), vec in zip(rows, vectors):
         old = store.one("SELECT m.embed_space FROM embed_pending e JOIN memories m ON m.rowid = "
@@ -3146,8 +3521,9 @@ def maybe_embed_after_event(hook):
     if cfg.embed_mode == "off":
         return
     store = hook.store
-    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None or \
-            not breaker_allows(store, cfg.breaker_reset_s):
+    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None:
+        return
+    if serving_model(store, cfg) != BUILTIN_MODEL and not breaker_allows(store, cfg.breaker_reset_s):
         return
     if cfg.embed_mode == "inline":
         budget = hook.remaining_ms() - 300
@@ -5694,8 +6070,8 @@ class Doctor:
     def run(self):
         for check in (self.check_interpreter, self.check_package, self.check_launcher,
                       self.check_config, self.check_permissions, self.check_database,
-                      self.check_extensions,
-                      self.check_ollama, self.check_breaker, self.check_pending, self.check_hooks,
+                      self.check_extensions, self.check_ollama, self.check_embedder,
+                      self.check_breaker, self.check_pending, self.check_hooks,
                       self.check_command, self.check_round_trip, self.check_logs):
             try:
                 check()
@@ -5861,9 +6237,10 @@ class Doctor:
             status, version = http_get_json(url + "/api/version", 2)
             status, tags = http_get_json(url + "/api/tags", 2)
         except Exception as exc:
+            fallback = "the embedded model serves" if static_model() else "search is keyword-only"
             self.add("ollama", "WARN", f"Ollama not reachable at {url} ({type(exc).__name__}); "
-                     "search is keyword-only", f"ollama pull {model}   (once Ollama is installed and "
-                     "running)")
+                     f"{fallback}", f"ollama pull {model}   (once Ollama is installed and "
+                     "running, for a stronger model)")
             return
         names = [m.get("name", "") for m in (tags or {}).get("models", [])]
         if not model_matches(model, names):
@@ -5876,6 +6253,33 @@ class Doctor:
             return
         self.add("ollama", "PASS", f"Ollama {(version or {}).get('version', '?')} at {url}, "
                  f"model {model}" + (f", chat model {chat}" if chat else ""))
+
+    def check_embedder(self):
+        """Which model's vectors answer queries now, and where it runs."""
+        if self.cfg.embed_mode == "off":
+            self.add("embedding model", "PASS", "embedding is off: search is keyword-only")
+            return
+        store = self._store() if os.path.exists(self.cfg.paths.db) else None
+        try:
+            model = serving_model(store, self.cfg) if store else (
+                BUILTIN_MODEL if self.cfg.embed_model in BUILTIN_NAMES else None)
+            embedded = store.scalar("SELECT count(*) FROM memories m JOIN embed_spaces s ON "
+                                    "s.id = m.embed_space WHERE s.model=?", (model,),
+                                    default=0) if store and model else 0
+        finally:
+            if store:
+                store.close()
+        static = static_model()
+        if model in (None, BUILTIN_MODEL):
+            if static is None:
+                self.add("embedding model", "WARN", "the embedded model file is missing; search "
+                         "is keyword-only until Ollama serves", "reinstall devstream")
+                return
+            self.add("embedding model", "PASS", f"{BUILTIN_MODEL} serves: embedded in devstream, "
+                     f"local, {static.dim}-d, no network; {embedded} memories embedded")
+        else:
+            self.add("embedding model", "PASS", f"{model} serves, through Ollama at "
+                     f"{self.cfg.ollama_url} (local); {embedded} memories embedded")
 
     def check_breaker(self):
         if not os.path.exists(self.cfg.paths.db) or damage_note(self.cfg.paths.db) is not None:
@@ -5903,7 +6307,7 @@ class Doctor:
             store.close()
         if n and self.cfg.embed_mode != "off":
             self.add("embeddings", "WARN", f"{plural(n, 'memory')} waiting for an embedding",
-                     "`devstream embed` (needs Ollama)")
+                     "`devstream embed` (or wait: the next Stop embeds them in the background)")
         else:
             self.add("embeddings", "PASS", f"{n} pending" +
                      (" (embedding is off)" if self.cfg.embed_mode == "off" else ""))

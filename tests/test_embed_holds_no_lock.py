@@ -79,6 +79,10 @@ def test_breaker_opens_when_ollama_refuses_and_stops_spawning_embedders(ds):
     ds.env["DEVSTREAM_OLLAMA_URL"] = f"http://127.0.0.1:{free_port()}"     # nothing listens
     ds.env["DEVSTREAM_EMBED_MODE"] = "background"
     ds.cli("memory", "add", "a note that waits for its embedding", check=True)
+    # Ollama served a moment ago (so it keeps serving rather than handing over to the embedded
+    # model) and is now gone
+    ds.sql("INSERT INTO state(key, value) VALUES('embed_model', 'embeddinggemma'), "
+           "('ollama_ok_at', ?)", (str(time.time()),))
     for n in range(1, 4):
         proc = ds.hook({"hook_event_name": "Stop", "session_id": "b"})
         assert proc.returncode == 0 and proc.stdout == b""

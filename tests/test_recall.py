@@ -1,0 +1,85 @@
+"""Recall on unseen queries: exact identifiers win over filler words, an earlier copy of a prompt
+is never its own answer, and the embedded static model gives every install vector search
+(real hook processes, a real database, no Ollama anywhere)."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import devstream  # noqa: E402
+
+DECISION = "parse_hook_payload now rejects JSON arrays with a clear log line"
+HAS_MODEL = os.path.exists(devstream.static_model_path())
+needs_model = pytest.mark.skipif(not HAS_MODEL, reason="the embedded model file is not built")
+
+
+def prompt(ds, text, session="s-new"):
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": text, "session_id": session})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    out = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return out["hookSpecificOutput"]["additionalContext"] if out else ""
+
+
+def no_ollama(ds):
+    # a port nothing listens on: Ollama is "not installed"; embedding on, as installed
+    ds.env["DEVSTREAM_OLLAMA_URL"] = "http://127.0.0.1:9"
+    ds.env["DEVSTREAM_EMBED_MODE"] = "background"
+
+
+@pytest.mark.parametrize("embedded", [False, pytest.param(True, marks=needs_model)])
+@pytest.mark.parametrize("question", ["where is parse_hook_payload handled?",
+                                      "tell me about parse_hook_payload and its arrays"])
+def test_identifier_question_injects_the_decision(ds, question, embedded):
+    no_ollama(ds)
+    mid = ds.cli("memory", "add", "--type", "decision", DECISION, check=True).stdout.strip()
+    ds.cli("memory", "add", "--type", "note", "the hook log rotates daily", check=True)
+    if embedded:
+        assert ds.cli_json("embed")["memories"] == 2
+    ctx = prompt(ds, question)
+    assert mid in ctx and "rejects JSON arrays" in ctx
+
+
+def test_unrelated_prompt_injects_nothing(ds):
+    no_ollama(ds)
+    ds.cli("memory", "add", "--type", "decision", DECISION, check=True)
+    if HAS_MODEL:
+        ds.cli("embed", check=True)
+    assert prompt(ds, "what is the best way to bake sourdough bread at home?") == ""
+
+
+def test_earlier_identical_prompt_is_never_its_own_answer(ds):
+    no_ollama(ds)
+    question = "how do we retry failed stripe webhooks?"
+    assert prompt(ds, question, session="s-1") == ""
+    edit = {"hook_event_name": "PostToolUse", "session_id": "s-1", "tool_name": "Edit",
+            "cwd": ds.project_dir,
+            "tool_input": {"file_path": os.path.join(ds.project_dir, "src/webhooks.py"),
+                           "old_string": "retries = 0", "new_string": "retries = 5  # stripe"},
+            "tool_response": {"filePath": os.path.join(ds.project_dir, "src/webhooks.py")}}
+    assert ds.hook(edit).returncode == 0
+    if HAS_MODEL:
+        ds.cli("embed", check=True)
+    prompt_id = ds.sql("SELECT id FROM memories WHERE type='prompt'")[0][0]
+    edit_id = ds.sql("SELECT id FROM memories WHERE type='edit'")[0][0]
+    ctx = prompt(ds, question, session="s-2")
+    assert prompt_id not in ctx and question not in ctx
+    assert edit_id in ctx, "what came of the question is the answer"
+
+
+@needs_model
+def test_fresh_install_without_ollama_has_vector_search(ds):
+    no_ollama(ds)
+    ds.cli("memory", "add", "--type", "decision",
+           "Money is stored as integer cents; Decimal only at the API boundary", check=True)
+    out = ds.cli_json("embed")
+    assert out["memories"] == 1 and out["problems"] == []
+    assert ds.sql("SELECT model FROM embed_spaces") == [(devstream.BUILTIN_MODEL,)]
+    # a paraphrase that shares no word with the memory
+    hits = ds.cli_json("memory", "search", "how are currency amounts represented")
+    assert hits and hits[0]["vector"] > 0
+    doctor = ds.cli("doctor").stdout
+    assert devstream.BUILTIN_MODEL in doctor and "local" in doctor
