@@ -72,27 +72,35 @@ def populate(home, project_dir, n, seed=7):
     store.close()
 
 
-def add_vectors(home, dim, prompts, seed=3):
+def add_vectors(home, dim, prompts, seed=3, model=None):
     """Synthetic unit vectors for every memory and cached query vectors for the given prompts,
-    as if Ollama had embedded everything (latency does not depend on the vectors' content)."""
+    as if Ollama had embedded everything (latency does not depend on the vectors' content).
+    With `model` (the embedded model) no query vector is cached: the hook computes it."""
     import array
     import devstream
     cfg = devstream.Config()
+    if model:
+        cfg.values["embed_model"] = model
     store = devstream.open_store(cfg)
     store.load_vec()
     rng = random.Random(seed)
 
-    def unit():
+    def fresh():
         v = [rng.gauss(0, 1) for _ in range(dim)]
         n = sum(x * x for x in v) ** 0.5
         return array.array("f", (x / n for x in v)).tobytes()
+    pool = [fresh() for _ in range(997)]      # drawing from a pool keeps 1M memories quick
+
+    def unit():
+        return rng.choice(pool)
     with store.write():
         space = devstream.ensure_space(store, cfg.embed_model, dim)
         for r, p in store.all("SELECT rowid, project_id FROM memories"):
             devstream.put_vector(store, space, r, p, unit())
         store.execute("UPDATE memories SET embed_space=?", (space,))
         store.execute("DELETE FROM embed_pending")
-        for text in prompts:
+        store.set_state("embed_model", cfg.embed_model)
+        for text in prompts if not model else ():
             key = f"{space}:{devstream.hash_text(devstream.redact(text))}"
             store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
                           (key, unit(), time.time()))
@@ -198,6 +206,9 @@ def main():
     ap.add_argument("--vectors", type=int, default=0,
                     help="also give every memory a vector of this dimension and cache the "
                          "prompts' query vectors (UserPromptSubmit then runs hybrid search)")
+    ap.add_argument("--embedded", action="store_true",
+                    help="the embedded static model serves: every memory gets a vector in its "
+                         "space and UserPromptSubmit embeds each prompt itself")
     args = ap.parse_args()
 
     home = tempfile.mkdtemp(prefix="devstream-bench-")
@@ -216,6 +227,14 @@ def main():
         print(f"added {args.vectors}-d vectors in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         # vectors on, Ollama unreachable: every query vector must come from the cache
         env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
+    if args.embedded:
+        import devstream
+        dim = devstream.static_model().dim
+        t0 = time.perf_counter()
+        add_vectors(home, dim, [], model=devstream.BUILTIN_MODEL)
+        print(f"added {dim}-d vectors in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",
+                   DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
     env.pop("DEVSTREAM_DISABLE", None)
     floor_argv = [argv[0], "-I", "-S", "-c", "pass"]
     names = list(payloads(project, 0, args.secrets))
@@ -234,6 +253,7 @@ def main():
             results[name].append(timed(argv, batch[name], env))
     floor = statistics.median(results["floor"])
     vec = f", {args.vectors}-d vectors with cached query vectors" if args.vectors else \
+        ", embedded model on (prompts embedded in the hook)" if args.embedded else \
         ", embedding off"
     print(f"\n{args.memories:,} memories{vec}, {args.runs} runs per event, "
           f"Python {sys.version.split()[0]}, floor = `python3 -I -S -c pass`\n")
