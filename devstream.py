@@ -66,6 +66,44 @@ class Paths:
         self.pyz = os.path.join(self.data, "devstream.pyz")
 
 
+INPUT_MAX_BYTES = 64 * 1024 * 1024          # any file a command reads whole (plans, imports)
+TRANSCRIPT_MAX_BYTES = 1024 * 1024 * 1024   # transcripts are read line by line
+LINE_MAX_BYTES = 16 * 1024 * 1024           # one transcript line
+
+
+def open_input(path, limit=INPUT_MAX_BYTES):
+    """Open a file a command was asked to read: a regular file of at most `limit` bytes.  FIFOs,
+    devices and sockets are refused before a byte is read (a FIFO would block, /dev/zero never
+    ends); every failure is a UserError naming the file."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else \
+                "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+            raise UserError(f"{path} is {kind}, not a regular file; nothing was read")
+        if st.st_size > limit:
+            raise UserError(f"{path} is {st.st_size // (1024 * 1024)} MiB, more than the "
+                            f"{limit // (1024 * 1024)} MiB DevStream reads; nothing was read")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fh
+
+
+def read_input(path, limit=INPUT_MAX_BYTES):
+    """The whole of a bounded input file (see open_input), as bytes."""
+    with open_input(path, limit) as fh:
+        return fh.read(limit + 1)[:limit]
+
+
 PRIVATE_UMASK = 0o077       # every file DevStream creates is its user's alone (set in main)
 
 
@@ -132,6 +170,7 @@ DEFAULTS = {
     "chat_timeout_s": 120,
     "retention_days": 0,                   # gc default; 0 = keep everything
     "breaker_reset_s": 60,                 # how long Ollama calls pause after 3 failures
+    "cli_busy_timeout_ms": 10000,          # how long a command waits for another writer
 }
 HARD_CAP_CHARS = 9000                      # Claude Code spills hook output above 10,000 chars
 ENV_KEYS = {
@@ -166,7 +205,6 @@ def _read_config_file(path):
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"cannot read config {path}: {exc}") from None
-    data = {k: v for k, v in data.items() if k in DEFAULTS}
     try:
         tmp = f"{cache}.{os.getpid()}"
         with open(tmp, "wb") as fh:
@@ -177,24 +215,75 @@ def _read_config_file(path):
     return data
 
 
+CHOICES = {"embed_mode": ("background", "inline", "off"),
+           "log_level": ("debug", "info", "warning", "error")}     # see LOG_LEVELS
+POSITIVE = ("hook_deadline_ms", "session_end_deadline_ms", "query_embed_deadline_ms",
+            "budget_session_start", "budget_prompt", "budget_pre_tool", "chat_timeout_s",
+            "breaker_reset_s", "cli_busy_timeout_ms")
+
+
+def config_value_problem(key, value):
+    """Why `value` cannot be the setting `key`, or None when it can."""
+    default = DEFAULTS[key]
+    if isinstance(default, bool) or isinstance(value, bool):
+        return f"must be {type(default).__name__}, not {value!r}" \
+            if type(value) is not type(default) else None
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int):
+            return f"must be a whole number, not {value!r}"
+        if value < (1 if key in POSITIVE else 0):
+            return f"must be {'1 or more' if key in POSITIVE else '0 or more'}, not {value!r}"
+    elif isinstance(default, float):
+        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            return f"must be a number from 0 to 1, not {value!r}"
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"must be a list of strings, not {value!r}"
+    elif not isinstance(value, str):
+        return f"must be a string, not {value!r}"
+    elif key in CHOICES and value not in CHOICES[key]:
+        return f"must be one of {', '.join(CHOICES[key])}, not {value!r}"
+    elif key == "ollama_url" and not value.startswith(("http://", "https://")):
+        return f"must be an http:// or https:// URL, not {value!r}"
+    return None
+
+
+def _did_you_mean(key):
+    import difflib
+    near = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
 class Config:
+    """Settings: defaults, then config.toml, then the environment.  A bad or unknown setting is
+    a problem (`problems`: one line each, naming the key); its default is used instead, so hooks
+    keep running, and the command line refuses to run until it is fixed (see main)."""
+
     def __init__(self, env=None, paths=None):
         env = os.environ if env is None else env
         self.env = env
         self.paths = paths or Paths(env)
+        self.problems = []
         values = dict(DEFAULTS)
-        values.update(_read_config_file(self.paths.config))
-        for var, key in ENV_KEYS.items():
-            if env.get(var):
-                values[key] = env[var]
-        for key, default in DEFAULTS.items():
-            if isinstance(default, int) and not isinstance(values[key], int):
-                try:
-                    values[key] = int(values[key])
-                except (TypeError, ValueError):
-                    values[key] = default
-        if values["embed_mode"] not in ("background", "inline", "off"):
-            values["embed_mode"] = "background"
+        try:
+            data = _read_config_file(self.paths.config)
+        except UserError as exc:
+            self.problems.append(str(exc))
+            data = {}
+        given = [(f"{self.paths.config}: {k}", k, v) for k, v in data.items()]
+        given += [(var, key, env[var]) for var, key in ENV_KEYS.items() if env.get(var)]
+        for where, key, value in given:
+            if key not in DEFAULTS:
+                self.problems.append(f"{where}: unknown setting{_did_you_mean(key)}")
+                continue
+            if isinstance(DEFAULTS[key], float) and isinstance(value, int) and \
+                    not isinstance(value, bool):
+                value = float(value)
+            problem = config_value_problem(key, value)
+            if problem:
+                self.problems.append(f"{where} {problem}")
+                continue
+            values[key] = value
         self.values = values
         self.disabled = env.get("DEVSTREAM_DISABLE", "") not in ("", "0", "false", "no")
 
@@ -3273,9 +3362,14 @@ def query_vector(store, cfg, text, timeout_ms):
 
     def call():
         status, body = post_json_fast(cfg.ollama_url, payload, timeout_ms / 1000)
-        return parse_embed_response(status, body, 1, dim)[0]
+        vectors, got = parse_embed_response(status, body, 1)
+        if got != dim:
+            raise EmbedError(f"{cfg.embed_model} now answers {got}-d vectors, its stored ones are "
+                             f"{dim}-d: `devstream embed` re-embeds every memory for the new "
+                             "shape")
+        return vectors, got
     try:
-        vectors = breaker_call(store, cfg.breaker_reset_s, call)
+        vectors, got = breaker_call(store, cfg.breaker_reset_s, call)
     except BreakerOpen:
         return None
     except (EmbedError, OSError, ValueError) as exc:
@@ -3454,6 +3548,9 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
             store.load_vec()
             with store.write():
                 done += store_vectors(store, cfg, rows, vectors, dim)
+            # a changed dimension queues everything again: the run goes on until it is done
+            left = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+            total = done + left if not limit else min(limit, done + left)
             if progress:
                 progress(done, total)
     return done, None, False
@@ -4265,8 +4362,18 @@ class _TranscriptEvent:
 def read_transcript(path):
     """Yield decoded lines; a line that is not JSON is reported once (by number) and skipped."""
     problems = []
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
+    with open_input(path, TRANSCRIPT_MAX_BYTES) as fh:
+        n = 0
+        while True:
+            raw = fh.readline(LINE_MAX_BYTES)
+            if not raw:
+                break
+            n += 1
+            if len(raw) >= LINE_MAX_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):      # skip the rest of an endless line
+                    raw = fh.readline(LINE_MAX_BYTES)
+                problems.append(n)
+                continue
             if not raw.strip():
                 continue
             try:
@@ -4852,6 +4959,25 @@ def read_stdin_bytes(limit=MAX_PAYLOAD_BYTES):
     return b"".join(chunks)
 
 
+def _mend_surrogates(obj):
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(obj, dict):
+        return {_mend_surrogates(k): _mend_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_mend_surrogates(v) for v in obj]
+    return obj
+
+
+def _str_or_none(value):
+    """A payload field that should be a string: anything else is dropped, not the event."""
+    return value if isinstance(value, str) and value else None
+
+
 def parse_payload(raw):
     if not raw.strip():
         raise HookInputError("empty stdin")
@@ -4863,6 +4989,10 @@ def parse_payload(raw):
         payload = json_loads(text)
     except ValueError as exc:
         raise HookInputError(f"payload is not JSON: {exc}") from None
+    if "\\ud" in text or "\\uD" in text:
+        # a \uD800-style escape may leave a lone surrogate, which no UTF-8 column can hold:
+        # such a character becomes U+FFFD, the rest of the event is kept
+        payload = _mend_surrogates(payload)
     if not isinstance(payload, dict):
         raise HookInputError(f"payload is a JSON {type(payload).__name__}, not an object")
     event = payload.get("hook_event_name")
@@ -5431,7 +5561,7 @@ def ensure_session(hook, source=None, counter=None):
         f"{', ?' if bump else ''}) ON CONFLICT(id) DO UPDATE SET"
         f" last_seen_at=excluded.last_seen_at{bump}",
         (hook.session_id or "unknown", hook.project_id, hook.cli, source, now, now,
-         hook.payload.get("transcript_path")) + ((first,) if bump else ()))
+         _str_or_none(hook.payload.get("transcript_path"))) + ((first,) if bump else ()))
 
 
 def record_injection(store, session_id, items, event):
@@ -6119,15 +6249,18 @@ class Doctor:
 
     def check_config(self):
         path = self.cfg.paths.config
-        if not os.path.exists(path):
-            self.add("config", "PASS", f"no config file ({path}); defaults and environment")
-            return
-        try:
-            _read_config_file(path)
+        problems = Config(self.cfg.env, self.cfg.paths).problems
+        edit = f"${{EDITOR:-vi}} {_shell_quote(path)}"
+        if any(p.startswith("cannot read config") for p in problems):
+            self.add("config", "FAIL", "; ".join(problems) + " (hooks run on the defaults)",
+                     f"{edit}   (fix the TOML syntax)")
+        elif problems:
+            self.add("config", "WARN", "; ".join(problems) + " (the defaults are used instead)",
+                     f"{edit}   (or the environment variable named)")
+        elif os.path.exists(path):
             self.add("config", "PASS", path)
-        except UserError as exc:
-            self.add("config", "FAIL", str(exc), f"${{EDITOR:-vi}} {_shell_quote(path)}   "
-                     "(fix the TOML syntax)")
+        else:
+            self.add("config", "PASS", f"no config file ({path}); defaults and environment")
 
     def check_permissions(self):
         exposed = exposed_files(self.cfg.paths)
@@ -6881,7 +7014,7 @@ def cli_store(create=True):
     log_setup(cfg.paths.log, cfg.log_level)
     if not create and not os.path.exists(cfg.paths.db):
         raise UserError(f"no database yet at {cfg.paths.db}; nothing has been recorded")
-    store = open_store(cfg, busy_ms=10000, create=create)
+    store = open_store(cfg, busy_ms=cfg.cli_busy_timeout_ms, create=create)
     _open_stores.append(store)
     return cfg, store
 
@@ -6952,7 +7085,10 @@ def cmd_memory_add(args):
 
 def read_text(fh, name):
     """All of a binary stream as UTF-8 text; anything else is a one-line error."""
-    data = fh.read()
+    data = fh.read(INPUT_MAX_BYTES + 1)
+    if len(data) > INPUT_MAX_BYTES:
+        raise UserError(f"{name} is larger than {INPUT_MAX_BYTES // (1024 * 1024)} MiB; nothing "
+                        "was stored")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -7356,11 +7492,8 @@ def cmd_plan(args):
     project = cli_project(args)
     source = args.get("from")
     if source:
-        try:
-            with open(source, "rb") as fh:
-                text = read_text(fh, source)
-        except OSError as exc:
-            raise UserError(f"cannot read {source}: {exc.strerror}") from None
+        with open_input(source) as fh:
+            text = read_text(fh, source)
         goal, steps = parse_checklist(text, os.path.splitext(os.path.basename(source))[0])
     else:
         goal = " ".join(args.positional).strip()
@@ -7544,10 +7677,7 @@ def cmd_import(args):
     cfg, store = cli_store()
     path = args.positional[0]
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        lines = read_input(path).decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text; nothing was imported") from None
     added = import_records(store, parse_export(lines))
@@ -7689,6 +7819,12 @@ def main(argv=None):
         cfg_env = os.environ
         log_setup(Paths(cfg_env).log, os.environ.get("DEVSTREAM_LOG_LEVEL", "warning"),
                   command=name)
+        if name not in ("doctor", "help", "version", "summarize", "embed"):
+            problems = Config().problems
+            if problems:
+                more = f" (and {len(problems) - 1} more: `devstream doctor` lists them)" \
+                    if len(problems) > 1 else ""
+                raise UserError(f"{problems[0]}{more}; fix the configuration first")
         return handler(Args(name, positional, options)) or 0
     except UsageError as exc:
         sys.stderr.write(f"devstream: {exc}\n")
