@@ -650,22 +650,27 @@ def store_failure(exc, db_path):
 
 def wal_is_foreign(db_path):
     """True when db_path-wal certainly belongs to another database: the database file is missing
-    or empty, or the WAL holds a header page (page 1) with another identity (application_id)."""
+    or empty beside an old WAL, or the WAL holds a header page (page 1) with another identity
+    (application_id) than the database file's."""
     wal = db_path + "-wal"
     try:
-        if os.stat(wal).st_size <= 32:
-            return False
+        st = os.stat(wal)
     except OSError:
         return False
+    if st.st_size <= 32:
+        return False
+    # a database being created right now may still be all in its WAL: only a WAL untouched for
+    # a minute beside a missing or empty database is an orphan
+    stale = time.time() - st.st_mtime > 60
     try:
         with open(db_path, "rb") as fh:
             head = fh.read(100)
     except FileNotFoundError:
-        return True
+        return stale
     except OSError:
         return False
     if len(head) < 100:
-        return True
+        return stale
     ident = head[68:72]
     if ident == b"\0\0\0\0":
         return False                    # a database from before identities: cannot tell
