@@ -674,7 +674,10 @@ def wal_is_foreign(db_path):
     ident = head[68:72]
     if ident == b"\0\0\0\0":
         return False                    # a database from before identities: cannot tell
-    fd = os.open(wal, os.O_RDONLY)
+    try:
+        fd = os.open(wal, os.O_RDONLY)
+    except OSError:
+        return False                    # another process closed the database and removed it
     try:
         header = os.pread(fd, 32, 0)
         page = int.from_bytes(header[8:12], "big")
@@ -690,6 +693,8 @@ def wal_is_foreign(db_path):
                     return True
             offset += 24 + page
         return False
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
@@ -699,10 +704,12 @@ def set_aside(paths, label):
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     moved = []
     for p in paths:
-        if os.path.lexists(p):
-            target = f"{p}.{label}-{stamp}"
+        target = f"{p}.{label}-{stamp}"
+        try:
             os.replace(p, target)
-            moved.append(target)
+        except FileNotFoundError:
+            continue
+        moved.append(target)
     return moved
 
 
@@ -737,8 +744,11 @@ class Store:
                 raise StoreDamaged(f"database {path} is damaged ({note}); DevStream no longer "
                                    "writes to it: run `devstream recover`")
             if os.path.exists(path + "-wal") and wal_is_foreign(path):
-                moved = set_aside([path + "-wal", path + "-shm"], "foreign")
-                log("warning", "store.foreign_wal_set_aside", path=path, moved=moved)
+                try:
+                    moved = set_aside([path + "-wal", path + "-shm"], "foreign")
+                    log("warning", "store.foreign_wal_set_aside", path=path, moved=moved)
+                except OSError:
+                    pass
         if create:
             d = os.path.dirname(path)
             if d and not os.path.isdir(d):

@@ -65,11 +65,15 @@ def main():
                           "'worker % event %'").fetchall()[0][0]
     integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
     conn.close()
-    errors = 0
+    problems = []
     log = os.path.join(home, "logs", "devstream.log")
     if os.path.exists(log):
         with open(log) as fh:
-            errors = sum(1 for line in fh if '"level":"error"' in line or '"level":"warning"' in line)
+            problems = [line.strip() for line in fh
+                        if '"level":"error"' in line or '"level":"warning"' in line]
+    errors = len(problems)
+    for line in problems[:5]:
+        print(f"logged: {line[:300]}")
     print(f"{args.processes} processes x {args.events} events in {elapsed:.1f} s "
           f"({total / elapsed:.0f} events/s)")
     print(f"stored {stored} of {total}: " +
