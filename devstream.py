@@ -2519,8 +2519,9 @@ def capture_tool_use(hook, project_id, session_id, task_id):
         out = redact_part(res.get("stdout"), "tail")
         err = redact_part(res.get("stderr"), "tail")
         code = res.get("exit_code", res.get("exitCode", res.get("returncode")))
-        unknown = "exit_code" in res and code is None     # the CLI does not report it (Codex)
         interrupted = bool(res.get("interrupted"))
+        # the CLI does not report it (Codex, when its transcript does not say)
+        unknown = "exit_code" in res and code is None and not interrupted
         failed = (isinstance(code, int) and code != 0) or interrupted
         if unknown:
             return _unreported_exit(command, out, err)
@@ -2534,8 +2535,10 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             status = summary[-1].strip(" =") if summary else "exit 0"
             return "command", f"$ {truncate(command, 300)}\n{status}", None
         if failed:
-            return "error", f"$ {truncate(command, 300)}\nexit {code}" + \
-                (" (interrupted)" if interrupted else "") + f"\n{tail_lines(err or out)}", None
+            status = "interrupted" if code is None else \
+                f"exit {code}" + (" (interrupted)" if interrupted else "")
+            return "error", f"$ {truncate(command, 300)}\n{status}\n{tail_lines(err or out)}", \
+                None
         if is_inspection(command):
             return None
         return "command", f"$ {truncate(command, 500)}\n(exit {code if code is not None else 0})", None
@@ -5253,13 +5256,18 @@ def gemini_shell_result(res):
                   "\nProcess Group PGID:"):
         output = output.split(label, 1)[0]
     code = _int_or_none(_after(body, "Exit Code:"))
+    signal = _after(body, "Signal:")
+    killed = signal not in (None, "", "(none)")
     err = str(res.get("error") or "")
     if not err:
         e = _after(body, "Error:")
         err = "" if e in (None, "(none)") else e
-    if code is None and err:
+    if code is None and err and not killed:
         code = 1
-    return {"stdout": output.strip(), "stderr": err, "exit_code": code if code is not None else 0}
+    if killed:
+        err = f"{err}\nkilled by signal {signal}".strip()
+    return {"stdout": output.strip(), "stderr": err, "interrupted": killed,
+            "exit_code": code if code is not None or killed else 0}
 
 
 class CodexAdapter(Adapter):

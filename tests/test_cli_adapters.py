@@ -65,6 +65,15 @@ def test_gemini_succeeding_shell_command_is_a_command(ds):
     assert memories(ds) == [("command", "$ make migrate\n(exit 0)", None)]
 
 
+def test_gemini_killed_command_is_an_error(ds):
+    p = live(ds, GEMINI, "AfterTool.run_shell_command.json", tool_input={"command": "make serve"})
+    p["tool_response"]["llmContent"] = "Output: listening on :8080\nSignal: 15\nProcess Group PGID: 7"
+    ds.hook(p, cli="gemini")
+    (mtype, content, _), = memories(ds)
+    assert mtype == "error" and "interrupted" in content and "signal 15" in content
+    assert "exit 0" not in content
+
+
 def test_gemini_prompt_without_devstreams_own_injected_context(ds):
     ds.cli("memory", "add", "--type", "decision", "flux limits are stored in gigawatts",
            check=True)
@@ -311,14 +320,20 @@ def test_install_uninstall_doctor_honour_the_cli_home(ds, cli, var, rel):
     assert json.load(open(path)) == {}
 
 
-def test_install_without_cli_offers_the_clis_it_finds(ds):
+def fake_binaries(ds, *names):
+    """A folder of do-nothing commands with these names (what `install` looks for on PATH)."""
     bindir = os.path.join(ds.tmp, "bin")
     os.makedirs(bindir)
-    for name in ("gemini", "qwen"):
+    for name in names:
         exe = os.path.join(bindir, name)
         with open(exe, "w") as fh:
             fh.write("#!/bin/sh\n")
         os.chmod(exe, 0o755)
+    return bindir
+
+
+def test_install_without_cli_offers_the_clis_it_finds(ds):
+    bindir = fake_binaries(ds, "gemini", "qwen")
     proc = ds.cli("install", env={"PATH": os.pathsep.join((bindir, "/usr/bin", "/bin"))},
                   check=True)
     assert "also found Gemini CLI: `devstream install --cli gemini`" in proc.stdout
@@ -329,3 +344,39 @@ def test_install_without_cli_offers_the_clis_it_finds(ds):
     ds.cli("install", "--cli", "gemini,qwen", check=True)
     assert os.path.exists(os.path.join(ds.env["HOME"], ".gemini", "settings.json"))
     assert os.path.exists(os.path.join(ds.env["HOME"], ".qwen", "settings.json"))
+
+
+def test_install_on_a_terminal_asks_about_each_cli_it_finds(ds):
+    """On a terminal, install offers every other CLI it finds and registers the accepted ones."""
+    import pty
+    bindir = fake_binaries(ds, "gemini", "codex")
+    env = dict(ds.env, PATH=os.pathsep.join((bindir, "/usr/bin", "/bin")))
+    argv = list(ds.hook_argv[:-3]) + ["install"]
+    pid, fd = pty.fork()
+    if pid == 0:                                     # the child: devstream on a terminal
+        os.chdir(ds.project_dir)
+        os.execve(argv[0], argv, env)
+    import select
+    import signal
+    seen, answers = b"", [b"y\n", b"n\n"]
+    while True:
+        if not select.select([fd], [], [], 60)[0]:       # a hang, not a slow machine
+            os.kill(pid, signal.SIGKILL)
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if seen.count(b"[y/N]") > 2 - len(answers):
+            os.write(fd, answers.pop(0))
+    os.waitpid(pid, 0)
+    text = seen.decode()
+    assert "Gemini CLI is installed here. Register DevStream with it too?" in text
+    assert "Codex CLI is installed here" in text and "Qwen" not in text
+    home = ds.env["HOME"]
+    assert os.path.exists(os.path.join(home, ".claude", "settings.json"))
+    assert os.path.exists(os.path.join(home, ".gemini", "settings.json"))
+    assert not os.path.exists(os.path.join(home, ".codex", "hooks.json"))
