@@ -1768,6 +1768,20 @@ def _rules_fingerprint():
     return h
 
 
+class _CompiledRules:
+    """Rule i's pattern, built from its cached program the first time a text needs it (most
+    texts need a handful of the rules)."""
+
+    def __init__(self, sre, programs):
+        self.sre, self.programs, self.built = sre, programs, {}
+
+    def __getitem__(self, i):
+        rx = self.built.get(i)
+        if rx is None:
+            rx = self.built[i] = self.sre.compile(_SECRET_RULES[i][2], *self.programs[i])
+        return rx
+
+
 def _load_compiled():
     """The rules' compiled patterns.  `re` costs ~7 ms to import and compiling the rules more:
     the compiled programs are kept in a marshal file, so a hook loads them with the builtin
@@ -1780,7 +1794,7 @@ def _load_compiled():
         with open(path, "rb") as fh:
             data = marshal.loads(fh.read())
         if data[0] == key and len(data[1]) == len(_SECRET_RULES):
-            return [_sre.compile(rule[2], *args) for rule, args in zip(_SECRET_RULES, data[1])]
+            return _CompiledRules(_sre, data[1])
     except Exception:
         pass
     import re

@@ -277,3 +277,23 @@ def test_forget_by_id_removes_the_text_from_the_file(ds):
     for f in glob.glob(ds.db + "-wal"):
         blob += open(f, "rb").read()
     assert word.encode() not in blob
+
+
+def test_a_hook_with_secrets_loads_no_regex_module(ds):
+    """The rules' compiled programs come from their cache: a hook that redacts secrets imports
+    neither `re` nor anything it pulls in (the first run in a home writes the cache)."""
+    prompt = ("deploy with ghp_" + "Zq8vK3" * 6 + " and the staging password is Tr0ub4dor&3; "
+              "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1")
+    ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": prompt, "session_id": "a"})
+    argv = [ds.hook_argv[0], "-X", "importtime"] + list(ds.hook_argv[1:])
+    import subprocess
+    proc = subprocess.run(argv, input=json.dumps({
+        "hook_event_name": "UserPromptSubmit", "prompt": prompt + " again", "session_id": "b",
+        "cwd": ds.project_dir}).encode(), capture_output=True, env=ds.env, timeout=60)
+    assert proc.returncode == 0
+    modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()
+               if line.startswith("import time:")}
+    assert "devstream" in modules or "apsw" in modules, "importtime really ran"
+    assert not modules & {"re", "enum", "sre_compile", "re._compiler", "re._parser"}, modules
+    stored = [r[0] for r in ds.sql("SELECT content FROM memories WHERE type='prompt'")]
+    assert len(stored) == 2 and all("ghp_" not in c and "Tr0ub4dor" not in c for c in stored)
