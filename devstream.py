@@ -1190,6 +1190,27 @@ def session_followups(store, session_id, after, limit=4):
     return out
 
 
+# -- queries of the Claude Code hooks (subagent results, a turn's outcome) --------------------
+
+def latest_session_memory(store, session_id, mtype):
+    """(rowid, id, content, created_at, task_id, project_id) of the session's newest memory of
+    one type, or None."""
+    return store.one("SELECT rowid, id, content, created_at, task_id, project_id FROM memories"
+                     " WHERE session_id=? AND type=? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                     (session_id, mtype))
+
+
+def session_has_memory_like(store, session_id, mtype, fragment):
+    """Whether the session already holds a memory of this type whose text contains fragment."""
+    return store.one("SELECT 1 FROM memories WHERE session_id=? AND type=? AND "
+                     "instr(content, ?) > 0 LIMIT 1", (session_id, mtype, fragment)) is not None
+
+
+def memory_hash_exists(store, project_id, digest):
+    return store.one("SELECT 1 FROM memories WHERE project_id=? AND content_hash=?",
+                     (project_id, digest)) is not None
+
+
 # ================================================================================================
 # projects: the git common directory's repository (so worktrees share memory), else the directory
 # ================================================================================================
@@ -2407,11 +2428,35 @@ def delete_memory(store, rowid):
     store.execute("DELETE FROM memories WHERE rowid=?", (rowid,))
 
 
+OUTCOME_MARK = "\n\nOutcome: "       # a prompt memory's answer follows this line break
+
+
+def attach_outcome(store, session_id, answer, limit=600):
+    """Stop: the agent's answer to the turn is kept on the turn's prompt memory, as
+    `PROMPT\n\nOutcome: ANSWER` (the same id and time; searchable by both).  A later Stop of the
+    same prompt (a turn continued by a subagent's result) replaces the outcome."""
+    row = latest_session_memory(store, session_id, "prompt")
+    if row is None:
+        return None
+    rowid, mid, content, created_at, task_id, project_id = row
+    asked = content.split(OUTCOME_MARK, 1)[0]
+    new = truncate(asked + OUTCOME_MARK + one_line(redact_part(answer), limit), MAX_MEMORY_CHARS)
+    if new == content or memory_hash_exists(store, project_id, hash_text(new)):
+        return None
+    delete_memory(store, rowid)
+    add_memory(store, project_id, "prompt", new, session_id=session_id, task_id=task_id,
+               created_at=created_at, redacted=True, mid=mid)
+    return mid
+
+
 READ_ONLY_TOOLS = {"Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "NotebookRead",
                    "TodoWrite", "TodoRead", "ToolSearch", "AskUserQuestion", "ExitPlanMode",
                    "EnterPlanMode", "ListMcpResourcesTool", "ReadMcpResourceTool", "BashOutput",
                    "TaskOutput", "TaskList", "TaskGet", "StructuredOutput", "Skill"}
 EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+# PreToolUse context lands after the tool's result: on an edit that is too late for the edit
+# itself, on a Read it arrives before the model decides what to change
+FILE_CONTEXT_TOOLS = EDIT_TOOLS + ("Read",)
 # successful shell commands that only look at things are not worth remembering
 _INSPECT_COMMANDS = {"ls", "ll", "cat", "head", "tail", "less", "more", "pwd", "echo", "grep", "rg",
                      "find", "fd", "which", "type", "wc", "tree", "file", "stat", "du", "df",
@@ -2450,6 +2495,14 @@ def is_inspection(command):
         rest = cmd.split()[1:2]
         return bool(rest) and rest[0] in _INSPECT_GIT
     return word in _INSPECT_COMMANDS
+
+
+def runs_devstream(command):
+    """Whether a shell command is a `devstream ...` call (after any `cd DIR &&`)."""
+    parts = [p.strip() for p in command.replace("&&", ";").split(";") if p.strip()]
+    while parts and _first_word(parts[0])[0] == "cd":
+        parts = parts[1:]
+    return bool(parts) and _first_word(parts[0])[0] in ("devstream", "devstream.pyz")
 
 
 def looks_like_test(command):
@@ -2529,6 +2582,8 @@ def capture_tool_use(hook, project_id, session_id, task_id):
             return None
         if any(is_secret_file(w.strip("'\"")) for w in command.split()):
             return None
+        if runs_devstream(command):
+            return None         # `devstream memory add ...` stores its own memory
         res = tres if isinstance(tres, dict) else {"stdout": str(tres or "")}
         out = redact_part(res.get("stdout"), "tail")
         err = redact_part(res.get("stderr"), "tail")
@@ -4205,7 +4260,7 @@ def render_summary(facts, heading=None):
     lines = [heading or f"Session {facts['id'][:8]} ({_hhmm(facts['started_at'])} UTC, "
              f"{minutes} min, {how})"]
     if facts["prompts_text"]:
-        asks = [one_line(p, 140) for p in facts["prompts_text"][:3]]
+        asks = [one_line(p.replace(OUTCOME_MARK, " → "), 140) for p in facts["prompts_text"][:3]]
         more = counts.get("prompt", 0) - len(asks)
         lines.append("Asked: " + " | ".join(asks) + (f" (+{more} more prompts)" if more > 0 else ""))
     if facts["files"]:
@@ -4269,14 +4324,11 @@ def catch_up_summaries(store, project_id, current_session, idle_s=1800, clis_wit
 
 
 def last_summary_block(store, project_id, session_id, source, budget):
-    sid = None
-    if source == "resume":
-        sid = store.scalar("SELECT id FROM sessions WHERE id=? AND project_id=? AND "
-                           "summary_id IS NOT NULL", (session_id, project_id))
-    if sid is None:
-        sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
-                           "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
-                           "LIMIT 1", (project_id, session_id))
+    # on resume the conversation already holds what this session was shown, and its own
+    # summary is not news to it: the newest summary of another session is the candidate
+    sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
+                       "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
+                       "LIMIT 1", (project_id, session_id))
     if sid is None:
         return None, []
     mid, content = store.one("SELECT m.id, m.content FROM sessions s JOIN memories m ON "
@@ -4720,11 +4772,16 @@ USAGE_LINE = ("DevStream keeps this project's memory and tasks; use it from the 
 
 
 def age(ts, now=None):
-    secs = max(0, (time.time() if now is None else now) - ts)
+    """When a memory was made, as the agent should read it: its UTC time, and how long ago once
+    that is a minute or more (`2026-12-01 08:46 UTC, 3h ago`).  A bare "just now" would make a
+    memory of an earlier session look like part of this one."""
+    now = time.time() if now is None else now
+    secs = max(0, now - ts)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
-            return f"{int(secs // size)}{unit} ago"
-    return "just now"
+            return f"{stamp}, {int(secs // size)}{unit} ago"
+    return stamp
 
 
 def one_line(text, limit):
@@ -4860,11 +4917,16 @@ def session_start_context(store, cfg, project, project_id, session_id, source):
         text, ids = block
         if not text:
             continue
+        if source == "resume" and ids and \
+                set(ids) <= already_injected(store, session_id, ids):
+            continue        # Claude Code replays earlier hook context on resume: it has this
         if sum(len(p) + 2 for p in parts) + len(text) + len(USAGE_LINE) + 80 + \
                 len(MEMORY_FRAME_OPEN) + len(MEMORY_FRAME_CLOSE) > budget:
             continue
         parts.append(text)
         items.extend(ids)
+    if source == "resume" and not parts:
+        return None, []     # the resumed conversation holds the primer and all there is
     return primer(project, parts), items
 
 
@@ -4905,7 +4967,7 @@ def tasks_block(store, project_id, budget):
     lines.append("Update with `devstream task start ID`, `devstream task done ID`, "
                  "`devstream task block ID --reason ...`; add with `devstream task add \"...\"`.")
     text, kept = fit_lines("### Tasks", lines, budget)
-    return text, []
+    return text, ["tasks:" + hash_text(text)[:12]]      # the same list is not shown twice
 
 
 def decisions_block(store, project_id, session_id, budget):
@@ -5042,7 +5104,10 @@ def parse_payload(raw):
 # not report one), Edit (file_path, old_string, new_string, replace_all), Write (file_path, content;
 # result {"type": "create"} for a new file), Read (file_path), MultiEdit, NotebookEdit, and Patch
 # (tool_input {"files": [{"path", "action", "added", "removed", "preview"}]}: one patch, many
-# files).  A failure's `error` text starts with "Exit code N" when the CLI tells.  An adapter
+# files).  A failure's `error` text starts with "Exit code N" when the CLI tells.  Marks an
+# adapter may add: `compaction_fork` on a SubagentStop that is no subagent, `subagent_result`
+# ({"summary", "result", ...}) on a UserPromptSubmit that carries a subagent's result, not the
+# user's words.  An adapter
 # turns one CLI's payload into that shape; the handlers know nothing of the CLI.  A fifth CLI is
 # one more Adapter subclass in ADAPTERS (and one end-to-end test).
 
@@ -5139,11 +5204,45 @@ class ClaudeAdapter(Adapter):
     # SessionEnd has no timeout on purpose: one would raise Claude Code's shared 1.5 s budget
     registers = (
         ("SessionStart", None, 10), ("UserPromptSubmit", None, 10),
-        ("PreToolUse", "^(Edit|Write|MultiEdit|NotebookEdit)$", 10),
-        ("PostToolUse", "^(Bash|PowerShell|Edit|Write|MultiEdit|NotebookEdit|Agent|Task)$", 10),
+        # only tools 2.1.328 sends; PreToolUse context lands after the tool's result, so on an
+        # edit it comes too late for the edit, on a Read it comes before the model decides one
+        ("PreToolUse", "^(Read|Edit|Write|NotebookEdit)$", 10),
+        ("PostToolUse", "^(Bash|Edit|Write|NotebookEdit)$", 10),
         ("PostToolUseFailure", None, 10), ("Stop", None, 10), ("SubagentStop", None, 10),
         ("PreCompact", None, 10), ("SessionEnd", None, None),
     )
+
+    def normalize(self, payload):
+        payload = super().normalize(payload)
+        event = payload.get("hook_event_name")
+        if event == "SubagentStop" and claude_compaction_fork(payload):
+            payload["compaction_fork"] = True
+        elif event == "UserPromptSubmit":
+            note = claude_task_notification(payload.get("prompt"))
+            if note is not None:
+                payload["subagent_result"] = note
+        return payload
+
+
+def claude_compaction_fork(payload):
+    """Claude Code runs a compaction as a forked agent and fires SubagentStop for it with an
+    empty agent_type (real subagents name theirs, e.g. general-purpose).  Its message is the
+    compaction summary, not a subagent's report."""
+    return payload.get("agent_type") == ""
+
+
+def _tag(text, name):
+    start = text.find(f"<{name}>")
+    end = text.find(f"</{name}>", start + 1)
+    return text[start + len(name) + 2:end].strip() if start >= 0 and end > start else None
+
+
+def claude_task_notification(prompt):
+    """A background subagent's result arrives as a UserPromptSubmit whose prompt is a
+    `<task-notification>` element; returns its fields (summary, result, status) or None."""
+    if not isinstance(prompt, str) or not prompt.lstrip().startswith("<task-notification>"):
+        return None
+    return {k: _tag(prompt, k) for k in ("task-id", "status", "summary", "result")}
 
 
 class GeminiAdapter(Adapter):
@@ -5644,6 +5743,8 @@ def on_user_prompt(hook):
     prompt = hook.payload.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return None
+    if isinstance(hook.payload.get("subagent_result"), dict):
+        return on_subagent_result(hook, hook.payload["subagent_result"])
     clean = redact_part(prompt)
     store = hook.store
     text, items = prompt_context(store, hook.cfg, hook.project, hook.project_id,
@@ -5658,6 +5759,22 @@ def on_user_prompt(hook):
     return text
 
 
+def on_subagent_result(hook, note):
+    """A background subagent's result, delivered as a prompt: kept as the subagent's report
+    (unless its SubagentStop already stored the same text), never as something the user asked."""
+    result = redact_part(note.get("result") or "").strip()
+    store = hook.store
+    with store.write():
+        ensure_session(hook)
+        if len(result) >= 20 and not session_has_memory_like(
+                store, hook.session_id, "subagent", result[:200]):
+            what = one_line(redact_part(note.get("summary") or "Subagent finished"), 120)
+            add_memory(store, hook.project_id, "subagent",
+                       f"{what}: {truncate(result, 2500)}", session_id=hook.session_id,
+                       task_id=current_task_id(store, hook.project_id), redacted=True)
+    return None
+
+
 def on_pre_tool(hook):
     p = hook.payload
     tool = tool_name(p)
@@ -5666,14 +5783,9 @@ def on_pre_tool(hook):
         return _file_context_for(hook, [f.get("path") for f in tin.get("files") or ()],
                                  "PreToolUse")
     fpath = tin.get("file_path") or tin.get("notebook_path") or tin.get("path")
-    if tool not in EDIT_TOOLS or not fpath or is_secret_file(fpath):
+    if tool not in FILE_CONTEXT_TOOLS or not fpath:
         return None
-    text, items = file_context(hook.store, hook.cfg, hook.project, hook.project_id,
-                               hook.project.rel(str(fpath)), hook.session_id)
-    if items:
-        with hook.store.write():
-            record_injection(hook.store, hook.session_id, items, "PreToolUse")
-    return text
+    return _file_context_for(hook, [fpath], "PreToolUse")
 
 
 def _store_capture(hook, captured, counter):
@@ -5727,9 +5839,12 @@ def on_post_tool_failure(hook):
 
 
 def on_stop(hook):
+    answer = hook.payload.get("last_assistant_message")
     store = hook.store
     with store.write():
         ensure_session(hook, counter="turns")
+        if isinstance(answer, str) and answer.strip():
+            attach_outcome(store, hook.session_id, answer)
         if not hook.adapter.ends_sessions:
             # no SessionEnd may come (Qwen Code -p): every turn leaves the summary up to date
             write_summary(store, hook.session_id)
@@ -5743,7 +5858,8 @@ def on_subagent_stop(hook):
     store = hook.store
     with store.write():
         ensure_session(hook)
-        if isinstance(message, str) and len(message.strip()) >= 20:
+        if isinstance(message, str) and len(message.strip()) >= 20 and \
+                not p.get("compaction_fork"):
             agent = str(p.get("agent_type") or "").strip()
             who = f"Subagent {agent}" if agent and agent.lower() != "subagent" else "A subagent"
             add_memory(store, hook.project_id, "subagent",

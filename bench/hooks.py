@@ -117,6 +117,8 @@ def payloads(project_dir, i, secrets=False):
                              "prompt": f"why does the invoice total retry fail in ledger.py? ({i})"},
         "PreToolUse": {"hook_event_name": "PreToolUse", "tool_name": "Edit",
                        "tool_input": {"file_path": f, "old_string": "a", "new_string": "b"}},
+        "PreToolUse:Read": {"hook_event_name": "PreToolUse", "tool_name": "Read",
+                            "tool_input": {"file_path": f}},
         "PostToolUse:Edit": {"hook_event_name": "PostToolUse", "tool_name": "Edit",
                              "tool_input": {"file_path": f, "old_string": f"x = {i}",
                                             "new_string": f"x = {i + 1}"},

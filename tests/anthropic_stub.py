@@ -36,6 +36,24 @@ import uuid
 
 MODEL = "claude-sonnet-4-5"
 
+# The project the scenarios work on: a failing test that the "fix" scenario runs, makes pass by
+# writing and editing ledger.py, and runs again.
+LEDGER_PROJECT = {
+    "tests/test_ledger.py": '''import sys
+sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
+try:
+    import ledger
+    got = ledger.round_cents(10.5)
+except Exception as exc:
+    got = exc
+if got != 1050:
+    print("E       AssertionError: ZEBRA-7731 expected 1050 cents, got", got)
+    sys.exit(1)
+print("1 passed")
+''',
+    "README.md": "A ledger.\n",
+}
+
 SCENARIOS = {
     # the session the e2e suite and bench/agent.py play: a failing test command, Write, Read,
     # Edit, a passing command, final text
@@ -54,6 +72,30 @@ SCENARIOS = {
         {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
                                    "description": "Run the tests again"}},
         {"text": "Done: the ZEBRA-7731 rounding failure is fixed in ledger.py with round()."},
+    ],
+    # bench/agent.py: ten tool calls (a failing test run, writes, reads, edits, passing runs)
+    "bench10": [
+        {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
+                                   "description": "Run the ledger tests"}},
+        {"tool": "Write", "input": {"file_path": "{cwd}/ledger.py",
+                                    "content": '"""Money helpers."""\n\n\ndef round_cents(amount):'
+                                               '\n    return int(amount * 100)\n'}},
+        {"tool": "Read", "input": {"file_path": "{cwd}/ledger.py"}},
+        {"tool": "Edit", "input": {"file_path": "{cwd}/ledger.py",
+                                   "old_string": "    return int(amount * 100)\n",
+                                   "new_string": "    return int(round(amount * 100))\n"}},
+        {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
+                                   "description": "Run the tests again"}},
+        {"tool": "Read", "input": {"file_path": "{cwd}/README.md"}},
+        {"tool": "Edit", "input": {"file_path": "{cwd}/README.md", "old_string": "A ledger.",
+                                   "new_string": "A ledger in integer cents."}},
+        {"tool": "Write", "input": {"file_path": "{cwd}/NOTES.md",
+                                    "content": "Cents are rounded half-even.\n"}},
+        {"tool": "Bash", "input": {"command": "git status --short", "description": "status"}},
+        {"tool": "Bash", "input": {"command": "python3 -c 'import ledger; "
+                                              "print(ledger.round_cents(10.5))'",
+                                   "description": "Check the fix"}},
+        {"text": "Done: ledger.py rounds, README and NOTES updated."},
     ],
     "ask": [
         {"text": "The last session fixed the ZEBRA-7731 rounding failure in ledger.py."},
@@ -85,6 +127,11 @@ SCENARIOS = {
     ],
     "hello": [
         {"text": "Hello."},
+    ],
+    # one tool call, so a large reported usage gets compacted before the second request
+    "probe": [
+        {"tool": "Bash", "input": {"command": "ls", "description": "list"}},
+        {"text": "Listed."},
     ],
 }
 

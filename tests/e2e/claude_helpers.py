@@ -6,27 +6,12 @@ import time
 
 import pytest
 
-from anthropic_stub import AnthropicStub
+from anthropic_stub import LEDGER_PROJECT, AnthropicStub
+from .claude_cli import claude_argv, claude_env, hook_lines
 from .conftest import RUN_TIMEOUT_S, AgentHome, agent_binary, git_init, write_files
 
-# A small project with a failing test: the "fix" scenario runs it, writes ledger.py, reads it,
-# edits it and runs the test again.
-LEDGER_TEST = '''import sys
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
-try:
-    import ledger
-    got = ledger.round_cents(10.5)
-except Exception as exc:
-    got = exc
-if got != 1050:
-    print("E       AssertionError: ZEBRA-7731 expected 1050 cents, got", got)
-    sys.exit(1)
-print("1 passed")
-'''
-
-
 def make_project(path):
-    write_files(path, {"tests/test_ledger.py": LEDGER_TEST, "README.md": "A ledger.\n"})
+    write_files(path, LEDGER_PROJECT)
     git_init(path)
     return path
 
@@ -69,26 +54,8 @@ class ClaudeRun:
                 if e.get("type") == "system" and e.get("subtype") == "hook_response"]
 
     def hook_lines(self):
-        """(event[:query], command, status, ms or None) of every command hook in the debug log.
-        Claude Code logs most as `Hooks: EVENT [COMMAND] finished with status N (Tms)`, and
-        PreCompact and SessionEnd as `EVENT [COMMAND] completed with status N` (no time)."""
-        out = []
-        for line in self.debug.splitlines():
-            marker = next((m for m in ("] finished with status ", "] completed with status ")
-                           if m in line), None)
-            if marker is None or "[DEBUG] " not in line:
-                continue
-            head, _, tail = line.partition(marker)
-            head = head.split("[DEBUG] ", 1)[1]
-            if head.startswith("Hooks: "):
-                head = head[len("Hooks: "):]
-            name, _, command = head.partition(" [")
-            status = tail.split()[0]
-            ms = None
-            if tail.rstrip().endswith("ms)"):
-                ms = float(tail.rstrip()[:-3].rsplit("(", 1)[1])
-            out.append((name, command, int(status), ms))
-        return out
+        """(event[:query], command, status, ms or None) of every command hook that ran."""
+        return hook_lines(self.debug)
 
     def check(self):
         assert self.returncode == 0, (f"claude exited {self.returncode}\nstderr: "
@@ -103,13 +70,9 @@ def run_claude(home, stub, prompt, *args, cwd=None, env=None, timeout=RUN_TIMEOU
     claude = agent_binary("claude")
     n = len([f for f in os.listdir(home.tmp) if f.startswith("debug-")])
     debug_path = os.path.join(home.tmp, debug_name or f"debug-{n}.log")
-    run_env = dict(home.env, ANTHROPIC_BASE_URL=stub.url, ANTHROPIC_API_KEY="sk-ant-e2e-stand-in",
-                   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_TELEMETRY="1",
-                   DISABLE_AUTOUPDATER="1", DISABLE_ERROR_REPORTING="1")
+    run_env = claude_env(home.env, stub.url)
     run_env.update(env or {})
-    argv = [claude, "-p", prompt, *args, "--output-format", "stream-json", "--verbose",
-            "--include-hook-events", "--debug-file", debug_path,
-            "--dangerously-skip-permissions"]
+    argv = claude_argv(claude, prompt, debug_path, *args)
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=cwd or home.project, env=run_env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)

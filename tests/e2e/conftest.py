@@ -58,8 +58,6 @@ def clean_env(home, **extra):
                 os.environ.get("PATH", "/usr/bin:/bin"),
         "DEVSTREAM_EMBED_MODE": "off",
         "DEVSTREAM_OLLAMA_URL": "http://127.0.0.1:9",
-        # agents refuse to start their permissionless modes as root unless told it is a sandbox
-        "IS_SANDBOX": "1",
     })
     env.update({k: str(v) for k, v in extra.items()})
     return env
