@@ -6196,6 +6196,7 @@ def install_cli(cfg, adapter, scope, project_dir, dry, trust=False):
     command = hook_command(cfg, adapter.name)
     hooks = adapter.registration(command)
     spath = adapter.settings_path(scope, project_dir)
+    existed = os.path.exists(spath)
     changed, text = update_settings(
         spath, lambda s: merge_devstream_hooks(strip_devstream_hooks(s), hooks), dry)
     lines = []
@@ -6204,10 +6205,13 @@ def install_cli(cfg, adapter, scope, project_dir, dry, trust=False):
         if changed:
             lines.append(text.rstrip())
         return spath, changed, lines
-    lines.append(f"hooks ({adapter.label}): {spath}" + (
-        " (updated; previous file kept as "
-        f"{os.path.basename(spath)}.devstream-backup)" if changed else
-        " (already up to date, not touched)"))
+    if not changed:
+        note = " (already up to date, not touched)"
+    elif existed:
+        note = f" (updated; previous file kept as {os.path.basename(spath)}.devstream-backup)"
+    else:
+        note = " (created)"
+    lines.append(f"hooks ({adapter.label}): {spath}{note}")
     if trust:
         lines.extend(adapter.trust(spath, os.environ))
     else:

@@ -9,7 +9,9 @@ set -eu
 say() { printf 'devstream-install: %s\n' "$*"; }
 die() { printf 'devstream-install: error: %s\n' "$*" >&2; exit 1; }
 
+CALLER=$(pwd)           # `--scope project` means the project the user ran this from
 cd "$(dirname "$0")"
+HERE=$(pwd)
 PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null 2>&1 || die "$PY not found; install Python 3.11 or newer"
 # A version manager's shim execs the real interpreter, so sys.executable is the real path; the
@@ -30,7 +32,8 @@ say "building devstream.pyz"
 tail -n 1 "$WORK/build.log"
 
 say "installing"
-"$REAL" -IS dist/devstream.pyz install "$@"
+cd "$CALLER"
+"$REAL" -IS "$HERE/dist/devstream.pyz" install "$@"
 
 say "checking"
-"$REAL" -IS dist/devstream.pyz doctor || die "doctor found a failure (see FAIL above)"
+"$REAL" -IS "$HERE/dist/devstream.pyz" doctor || die "doctor found a failure (see FAIL above)"
