@@ -261,7 +261,8 @@ def test_plurals_and_verbs(ds, tmp_path):
     msg = one_line_error(ds.cli("task", "block", t, "--reason", "x"), 1)
     assert "cannot block" in msg and "cancelled" in msg
     ds.hook({"hook_event_name": "SessionStart", "session_id": "w1"})
-    ds.hook({"hook_event_name": "SubagentStop", "session_id": "w1", "agent_type": "",
+    # no agent_type at all (an empty one is Claude Code's compaction fork, not a subagent)
+    ds.hook({"hook_event_name": "SubagentStop", "session_id": "w1",
              "last_assistant_message": "The rounding bug comes from float division in totals."})
     content = ds.sql("SELECT content FROM memories WHERE type='subagent'")[0][0]
     assert content.startswith("A subagent reported: ")
