@@ -107,7 +107,9 @@ def check_two_sessions(home, requests_of_second, first_prompt=FIX, second_prompt
     failure as an error with its output, the edits with their paths, the first session closed
     and summarised, and the second session's model requests holding what the first earned."""
     (s1, status1, summary1), (s2, _, summary2) = home.sessions()
-    assert [c for c, _, _ in home.memories("prompt")] == [first_prompt, second_prompt]
+    # a prompt memory is the prompt as typed, then (from the turn's Stop) "\n\nOutcome: ANSWER"
+    asked = [c.split("\n\nOutcome: ", 1)[0] for c, _, _ in home.memories("prompt")]
+    assert asked == [first_prompt, second_prompt]
     (error, _, sid), = home.memories("error")
     assert sid == s1 and FAILURE_TEXT in error and any(t in error for t in exit_text), error
     assert "exit 0" not in error
