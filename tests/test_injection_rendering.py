@@ -21,6 +21,12 @@ TASK_HELP = ("Update with `devstream task start ID`, `devstream task done ID`, "
              "`devstream task block ID --reason ...`; add with `devstream task add \"...\"`.")
 
 
+def when(ds, mid):
+    """How an injected line dates a memory made moments ago: its UTC minute."""
+    created = ds.sql("SELECT created_at FROM memories WHERE id=?", (mid,))[0][0]
+    return devstream.age(created, now=created)
+
+
 def flat(text):
     """What a one-line field must become: one line, no tag can open."""
     return " ".join(text.split()).replace("<", "‹")
@@ -85,14 +91,12 @@ def test_session_start_renders_stored_text_inert(ds, tmp_path):
         "### Tasks\nReady next (priority, then age):\n"
         f"- t-0a0a0a P1 {flat(TITLE)}\n{TASK_HELP}\n\n"
         "### Recent decisions and learnings\n"
-        f"- [{mid}] decision (just now): {flat(ATTACK)}\n" + CLOSE + "\n" + USAGE)
+        f"- [{mid}] decision ({when(ds, mid)}): {flat(ATTACK)}\n" + CLOSE + "\n" + USAGE)
     assert ctx == expected
     assert_inert(ctx)
-    # resume of the old session shows its own summary, rendered the same way
-    ctx = context_of(ds.hook({"hook_event_name": "SessionStart", "source": "resume",
-                              "session_id": "old"}))
-    assert f"### Last session [{summary_id}]\n{ruled(summary)}\n\n" in ctx
-    assert_inert(ctx)
+    # a resumed session holds what it was shown (Claude Code replays it): not its own summary
+    out = ds.hook({"hook_event_name": "SessionStart", "source": "resume", "session_id": "old"})
+    assert summary_id not in out.stdout.decode()
 
 
 def test_compaction_snapshot_renders_inert(ds, tmp_path):
@@ -114,7 +118,7 @@ def test_prompt_and_pre_tool_render_inert(ds, tmp_path):
                               "prompt": "do we use integer cents?"}))
     assert ctx == (OPEN + "\nDevStream memory: 1 earlier notes from project project relevant "
                    "to this prompt.\n"
-                   f"- [{mid}] decision (just now): {flat(ATTACK)}\n"
+                   f"- [{mid}] decision ({when(ds, mid)}): {flat(ATTACK)}\n"
                    "Details: `devstream memory show ID`.\n" + CLOSE)
     assert_inert(ctx)
     edit_id, edit = ds.sql("SELECT id, content FROM memories WHERE type='edit'")[0]
@@ -123,7 +127,7 @@ def test_prompt_and_pre_tool_render_inert(ds, tmp_path):
                                   "file_path": os.path.join(ds.project_dir, "ledger.py"),
                                   "old_string": "a", "new_string": "b"}}))
     assert ctx == (OPEN + "\nDevStream memory about ledger.py from earlier sessions:\n"
-                   f"- [{edit_id}] edit (just now): {flat(edit)}\n" + CLOSE)
+                   f"- [{edit_id}] edit ({when(ds, edit_id)}): {flat(edit)}\n" + CLOSE)
     assert_inert(ctx)
 
 
