@@ -1,0 +1,76 @@
+"""The hook path's import discipline, as a test: each hook event runs in its own process through
+the installed hook command (with -X importtime), and fails if it imported a module outside the
+allow-list (interpreter start-up, builtins, apsw and devstream itself)."""
+import json
+import os
+import subprocess
+
+import pytest
+
+# what the interpreter imports under -IS, what apsw needs, and the few builtin modules the
+# hook path uses on purpose
+ALLOWED = {
+    "_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
+    "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc", "io",
+    "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
+    "itertools", "keyword", "_operator", "operator", "reprlib", "_collections", "collections",
+    "collections.abc", "apsw", "_blake2", "_socket", "array", "_struct", "math", "_random",
+    "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
+    "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string",
+}
+# the expensive ones, named so a failure says what crept in
+FORBIDDEN = {"re", "json", "httpx", "structlog", "msgspec", "pybreaker", "socket", "http",
+             "urllib", "tomllib", "typing", "enum", "numpy", "subprocess", "logging",
+             "datetime", "difflib", "shlex", "pathlib", "tempfile", "threading"}
+
+EVENTS = {
+    "SessionStart": {"source": "startup"},
+    "UserPromptSubmit": {"prompt": "why does the parser reject the config file?"},
+    "PreToolUse": {"tool_name": "Edit", "tool_input": {"file_path": "src/app.py",
+                                                       "old_string": "a", "new_string": "b"}},
+    "PostToolUse:Edit": {"tool_name": "Edit", "tool_input": {"file_path": "src/app.py",
+                                                             "old_string": "a", "new_string": "b"},
+                         "tool_response": {}},
+    "PostToolUse:Bash": {"tool_name": "Bash", "tool_input": {"command": "make test"},
+                         "tool_response": {"stdout": "FAILED test_x", "stderr": "", "exit_code": 1}},
+    "PostToolUseFailure": {"tool_name": "Bash", "tool_input": {"command": "make"},
+                           "error": "make: *** [all] Error 2"},
+    "Stop": {},
+    "SubagentStop": {"last_assistant_message": "The subagent found the bug in the parser module."},
+    "PreCompact": {"trigger": "auto"},
+    "SessionEnd": {"reason": "other"},
+}
+
+
+def imported_modules(stderr):
+    names = []
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("mode", ["off", "background"])
+def test_each_hook_event_imports_only_the_allow_list(ds, mode):
+    ds.env["DEVSTREAM_EMBED_MODE"] = mode
+    ds.cli("memory", "add", "--type", "decision", "the parser rejects tabs in config files",
+           check=True)
+    argv = list(ds.hook_argv)
+    argv.insert(1, "-X")
+    argv.insert(2, "importtime")
+    report = {}
+    for name, fields in EVENTS.items():
+        payload = dict(fields, hook_event_name=name.split(":")[0], session_id="imports",
+                       cwd=ds.project_dir)
+        proc = subprocess.run(argv, input=json.dumps(payload).encode(), capture_output=True,
+                              env=ds.env, timeout=60)
+        assert proc.returncode == 0
+        mods = imported_modules(proc.stderr)
+        assert "devstream" in mods and "apsw" in mods, "importtime saw nothing"
+        extra = sorted({m for m in mods if m.split(".")[0] not in ALLOWED and m not in ALLOWED})
+        if extra:
+            report[name] = extra
+    assert not report, f"hook events imported modules outside the allow-list: {report}"
+    assert not FORBIDDEN & ALLOWED
