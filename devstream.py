@@ -1785,7 +1785,8 @@ def _redact_cache_path():
 
 def _rules_fingerprint():
     import _sre
-    h = hash_text(sys.version + str(_sre.MAGIC) + "\0".join(r[2] for r in _SECRET_RULES))
+    h = hash_text("packed-1" + sys.version + str(_sre.MAGIC) +
+                  "\0".join(r[2] for r in _SECRET_RULES))
     return h
 
 
@@ -1799,7 +1800,10 @@ class _CompiledRules:
     def __getitem__(self, i):
         rx = self.built.get(i)
         if rx is None:
-            rx = self.built[i] = self.sre.compile(_SECRET_RULES[i][2], *self.programs[i])
+            flags, code, groups, groupindex, indexgroup = self.programs[i]
+            code = memoryview(code).cast("I").tolist()      # stored packed, 4 bytes a word
+            rx = self.built[i] = self.sre.compile(_SECRET_RULES[i][2], flags, code, groups,
+                                                  groupindex, indexgroup)
         return rx
 
 
@@ -1835,7 +1839,9 @@ def _load_compiled():
             rx, progs = re.compile(rule[2], re.S), None
         out.append(rx)
         if progs is not None:
-            progs.append(args)
+            import array
+            packed = array.array("I", args[1])
+            progs.append((args[0], packed.tobytes()) + args[2:])
     if progs is not None:
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -1884,7 +1890,26 @@ _ALL_HINTS = tuple(sorted({h for rule in _SECRET_RULES for h in rule[1] if h[0] 
 _PREDICATES = tuple(sorted({h for rule in _SECRET_RULES for h in rule[1] if h[0] == "@"}))
 
 
+def _without_markers(text):
+    """The text without its [REDACTED:kind] markers: their kind names ("secret", "token") are
+    not a reason to run the rules again on text the redactor wrote."""
+    if "[REDACTED:" not in text:
+        return text
+    parts = text.split("[REDACTED:")
+    out = [parts[0]]
+    for p in parts[1:]:
+        kind, sep, rest = p.partition("]")
+        # only a marker exactly as redact() writes it: [REDACTED:lower_case_kind]
+        if sep and kind and len(kind) <= 40 and kind.replace("_", "").isalpha() and \
+                kind.islower():
+            out.append(" " + rest)
+        else:
+            out.append("[REDACTED:" + p)
+    return "".join(out)
+
+
 def _needs_redaction(text):
+    text = _without_markers(text)
     low = text.lower()
     for h in _ALL_HINTS:
         if h in low:
