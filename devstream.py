@@ -6622,7 +6622,7 @@ class Doctor:
             store.close()
         if n and self.cfg.embed_mode != "off":
             self.add("embeddings", "WARN", f"{plural(n, 'memory')} waiting for an embedding",
-                     "`devstream embed` (or wait: the next Stop embeds them in the background)")
+                     "devstream embed   (or wait: the next Stop embeds them in the background)")
         else:
             self.add("embeddings", "PASS", f"{n} pending" +
                      (" (embedding is off)" if self.cfg.embed_mode == "off" else ""))

@@ -364,3 +364,38 @@ def test_memory_forget_prints_counts(ds):
     out = ds.cli_json("memory", "forget", mid)
     assert out["memories"] == 1 and out["by_type"] == {"decision": 1} and out["ids"] == [mid]
     assert "no memory" in one_line_error(ds.cli("memory", "forget", mid), 1)
+
+
+# -- the README's commands are real -------------------------------------------------------------
+
+def readme_commands():
+    import re
+    text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "README.md"), encoding="utf-8").read()
+    spans = re.findall(r"`([^`\n]+)`", text)
+    spans += [line.strip() for line in text.splitlines() if line.startswith("    ")]
+    found = []
+    for span in spans:
+        for m in re.finditer(r"(?:^|[\s|;(])devstream ([a-z][a-z-]*(?: [^|;)&#]*)?)", span):
+            found.append(m.group(1).strip())
+    return found
+
+
+def test_every_command_the_readme_shows_exists_with_its_options():
+    shown = readme_commands()
+    assert len(shown) > 20
+    problems = []
+    for cmd in shown:
+        words = cmd.split()
+        name, rest = devstream._split_command(words)
+        if name is None:
+            group = " ".join(words[:2]) if " ".join(words[:2]) in devstream.GROUPS else words[0]
+            if group not in devstream.GROUPS:
+                problems.append(f"no command: devstream {cmd}")
+            continue
+        spec = devstream.COMMANDS[name][1]
+        for word in rest:
+            option = word.split("=")[0].rstrip(",.")
+            if option.startswith("--") and option != "--help" and option not in spec:
+                problems.append(f"devstream {cmd}: {name} has no {option}")
+    assert not problems, "\n".join(problems)
