@@ -180,12 +180,20 @@ def install(home, pyz):
         return shlex.split(json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"])
 
 
+CPU = []     # with --cpu: CPU time (user + system) of each process instead of wall time
+
+
 def timed(argv, data, env):
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     dt = (time.perf_counter() - t0) * 1000
     if proc.returncode != 0 or b"Traceback" in proc.stderr:
         raise SystemExit(f"{argv} failed: {proc.stderr.decode()[:500]}")
+    if CPU:
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000
     return dt
 
 
@@ -211,7 +219,12 @@ def main():
     ap.add_argument("--embedded", action="store_true",
                     help="the embedded static model serves: every memory gets a vector in its "
                          "space and UserPromptSubmit embeds each prompt itself")
+    ap.add_argument("--cpu", action="store_true",
+                    help="measure each process's CPU time (user + system) instead of wall time: "
+                         "steadier than wall time on a machine loaded by other work")
     args = ap.parse_args()
+    if args.cpu:
+        CPU.append(True)
 
     home = tempfile.mkdtemp(prefix="devstream-bench-")
     project = os.path.join(home, "project")
@@ -238,6 +251,11 @@ def main():
         env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",
                    DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
     env.pop("DEVSTREAM_DISABLE", None)
+    # the detached background embedder is not part of any hook's time: hold its lock, so a
+    # Stop finds "one already running" (as it would in a long session) instead of starting one
+    import fcntl
+    lock = os.open(os.path.join(home, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     floor_argv = [argv[0], "-I", "-S", "-c", "pass"]
     names = list(payloads(project, 0, args.secrets))
     if args.events:
@@ -257,7 +275,8 @@ def main():
     vec = f", {args.vectors}-d vectors with cached query vectors" if args.vectors else \
         ", embedded model on (prompts embedded in the hook)" if args.embedded else \
         ", embedding off"
-    print(f"\n{args.memories:,} memories{vec}, {args.runs} runs per event, "
+    what = "CPU time (user + system)" if args.cpu else "wall time"
+    print(f"\n{args.memories:,} memories{vec}, {args.runs} runs per event, {what}, "
           f"Python {sys.version.split()[0]}, floor = `python3 -I -S -c pass`\n")
     print("| event | median ms | p99 ms | median / floor | p99 / floor | verdict |")
     print("|---|---:|---:|---:|---:|---|")

@@ -84,7 +84,7 @@ def load_transcripts(ds, store):
             with store.write():
                 projects[pname] = (project, store.project_id(project))
         project, pid = projects[pname]
-        ds.import_transcript(store, project, pid, path)
+        ds.import_transcript(store, path, forced=project)
     rows = store.all("SELECT m.id, p.name, m.type, m.content, coalesce(m.path, '') FROM memories m "
                      "JOIN projects p ON p.id = m.project_id")
     queries = []

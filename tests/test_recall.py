@@ -83,3 +83,20 @@ def test_fresh_install_without_ollama_has_vector_search(ds):
     assert hits and hits[0]["vector"] > 0
     doctor = ds.cli("doctor").stdout
     assert devstream.BUILTIN_MODEL in doctor and "local" in doctor
+
+
+def test_transcript_set_labels_resolve_to_imported_memories(tmp_path, monkeypatch):
+    """Every label of the held-out set names at least one memory that importing the real
+    transcripts produces (labels are content, so they must survive changes to the import)."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import recall
+    monkeypatch.setenv("DEVSTREAM_HOME", str(tmp_path))
+    monkeypatch.setenv("DEVSTREAM_EMBED_MODE", "off")
+    store = devstream.open_store(devstream.Config())
+    try:
+        n, queries = recall.load_transcripts(devstream, store)
+    finally:
+        store.close()
+    labelled = [q for q in queries if q["relevant"]]
+    assert n > 300 and len(labelled) >= 60
+    assert all(q["relevant"] for q in labelled)
