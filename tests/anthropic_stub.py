@@ -54,38 +54,30 @@ print("1 passed")
     "README.md": "A ledger.\n",
 }
 
+# a failing test command, Write, Read, Edit, a passing command
+FIX_STEPS = [
+    {"text": "Running the tests first.",
+     "tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
+                               "description": "Run the ledger tests"}},
+    {"tool": "Write", "input": {"file_path": "{cwd}/ledger.py",
+                                "content": '"""Money helpers."""\n\n\ndef round_cents(amount):'
+                                           '\n    return int(amount * 100)\n'}},
+    {"tool": "Read", "input": {"file_path": "{cwd}/ledger.py"}},
+    {"tool": "Edit", "input": {"file_path": "{cwd}/ledger.py",
+                               "old_string": "    return int(amount * 100)\n",
+                               "new_string": "    return int(round(amount * 100))"
+                                             "  # half-even, see ZEBRA-7731\n"}},
+    {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
+                               "description": "Run the tests again"}},
+]
+
 SCENARIOS = {
-    # the session the e2e suite and bench/agent.py play: a failing test command, Write, Read,
-    # Edit, a passing command, final text
-    "fix": [
-        {"text": "Running the tests first.",
-         "tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
-                                   "description": "Run the ledger tests"}},
-        {"tool": "Write", "input": {"file_path": "{cwd}/ledger.py",
-                                    "content": '"""Money helpers."""\n\n\ndef round_cents(amount):'
-                                               '\n    return int(amount * 100)\n'}},
-        {"tool": "Read", "input": {"file_path": "{cwd}/ledger.py"}},
-        {"tool": "Edit", "input": {"file_path": "{cwd}/ledger.py",
-                                   "old_string": "    return int(amount * 100)\n",
-                                   "new_string": "    return int(round(amount * 100))"
-                                                 "  # half-even, see ZEBRA-7731\n"}},
-        {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
-                                   "description": "Run the tests again"}},
+    # the session the e2e suite plays
+    "fix": FIX_STEPS + [
         {"text": "Done: the ZEBRA-7731 rounding failure is fixed in ledger.py with round()."},
     ],
     # bench/agent.py: ten tool calls (a failing test run, writes, reads, edits, passing runs)
-    "bench10": [
-        {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
-                                   "description": "Run the ledger tests"}},
-        {"tool": "Write", "input": {"file_path": "{cwd}/ledger.py",
-                                    "content": '"""Money helpers."""\n\n\ndef round_cents(amount):'
-                                               '\n    return int(amount * 100)\n'}},
-        {"tool": "Read", "input": {"file_path": "{cwd}/ledger.py"}},
-        {"tool": "Edit", "input": {"file_path": "{cwd}/ledger.py",
-                                   "old_string": "    return int(amount * 100)\n",
-                                   "new_string": "    return int(round(amount * 100))\n"}},
-        {"tool": "Bash", "input": {"command": "python3 tests/test_ledger.py",
-                                   "description": "Run the tests again"}},
+    "bench10": FIX_STEPS + [
         {"tool": "Read", "input": {"file_path": "{cwd}/README.md"}},
         {"tool": "Edit", "input": {"file_path": "{cwd}/README.md", "old_string": "A ledger.",
                                    "new_string": "A ledger in integer cents."}},
