@@ -6591,10 +6591,10 @@ class Doctor:
                          "is keyword-only until Ollama serves", "reinstall devstream")
                 return
             self.add("embedding model", "PASS", f"{BUILTIN_MODEL} serves: embedded in devstream, "
-                     f"local, {static.dim}-d, no network; {embedded} memories embedded")
+                     f"local, {static.dim}-d, no network; {plural(embedded, 'memory')} embedded")
         else:
             self.add("embedding model", "PASS", f"{model} serves, through Ollama at "
-                     f"{self.cfg.ollama_url} (local); {embedded} memories embedded")
+                     f"{self.cfg.ollama_url} (local); {plural(embedded, 'memory')} embedded")
 
     def check_breaker(self):
         if not os.path.exists(self.cfg.paths.db) or damage_note(self.cfg.paths.db) is not None:
