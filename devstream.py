@@ -6061,9 +6061,33 @@ def hook_command(cfg, cli):
     return f"{_shell_quote(python)} -IS {_shell_quote(launcher_path(cfg))} hook --cli {cli}"
 
 
+DEVSTREAM_PROGRAMS = ("devstream", "devstream.pyz", "devstream.py")
+
+
+def is_devstream_command(cmd):
+    """Exactly the shape of a command DevStream registers: `[PYTHON [-IS]] .../devstream hook
+    --cli NAME` and nothing else (no pipes, redirections or further words), so a user's own hook
+    that merely mentions devstream is never taken for one; an entry whose interpreter or path
+    was edited by hand still is."""
+    if not isinstance(cmd, str) or any(c in cmd for c in ";|&<>$`\n"):
+        return False
+    import shlex
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        return False
+    if len(words) < 4 or words[-3:-1] != ["hook", "--cli"] or words[-1] not in CLI_NAMES:
+        return False
+    program, before = words[-4], words[:-4]
+    if os.path.basename(program) not in DEVSTREAM_PROGRAMS:
+        return False
+    return all(w.startswith("-") for w in before[1:]) and \
+        (not before or "python" in os.path.basename(before[0]))
+
+
 def is_devstream_handler(handler):
     cmd = handler.get("command") if isinstance(handler, dict) else None
-    return isinstance(cmd, str) and HOOK_MARKER in cmd and "devstream" in cmd
+    return is_devstream_command(cmd)
 
 
 def strip_devstream_hooks(settings):
@@ -6107,6 +6131,7 @@ def merge_devstream_hooks(settings, template_hooks):
 
 def read_settings(path):
     import json
+    path = os.path.realpath(path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -6124,18 +6149,60 @@ def read_settings(path):
 
 
 def write_atomic(path, data_bytes, mode=None):
+    """Write a file whole or not at all (a temporary file beside it, fsync, rename); a failed
+    write leaves nothing behind."""
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
     tmp = os.path.join(d, f".{os.path.basename(path)}.devstream-{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode or 0o644)
     try:
-        os.write(fd, data_bytes)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode or 0o644)
+        try:
+            view = memoryview(data_bytes)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+SETTINGS_BACKUPS_KEPT = 5
+BACKUP_INFIX = ".devstream-backup-"
+
+
+def settings_backups(path):
+    """Backups DevStream made of a settings file, oldest first."""
+    real = os.path.realpath(path)
+    d, base = os.path.dirname(real), os.path.basename(real) + BACKUP_INFIX
+    try:
+        return sorted(os.path.join(d, n) for n in os.listdir(d) if n.startswith(base))
+    except OSError:
+        return []
+
+
+def backup_settings(real, raw, mode):
+    """A timestamped copy of the file as it was; only the newest SETTINGS_BACKUPS_KEPT stay."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = f"{real}{BACKUP_INFIX}{stamp}"
+    n = 1
+    while os.path.exists(target):
+        n += 1
+        target = f"{real}{BACKUP_INFIX}{stamp}-{n}"
+    write_atomic(target, raw, mode)
+    for old in settings_backups(real)[:-SETTINGS_BACKUPS_KEPT]:
+        try:
+            os.unlink(old)
+        except OSError:
+            pass
+    return target
 
 
 def update_settings(path, transform, dry_run=False):
@@ -6143,16 +6210,21 @@ def update_settings(path, transform, dry_run=False):
     of the previous file and replaces it atomically; an unchanged result writes nothing."""
     import copy
     import json
-    raw, data = read_settings(path)
+    real = os.path.realpath(path)          # a symlinked settings file: its target is written
+    raw, data = read_settings(real)
     new = transform(copy.deepcopy(data))
     changed = new != data
     text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
     if changed and not dry_run:
         mode = None
         if raw is not None:
-            mode = os.stat(path).st_mode & 0o777
-            write_atomic(path + ".devstream-backup", raw, mode)
-        write_atomic(path, text.encode("utf-8"), mode)
+            mode = os.stat(real).st_mode & 0o777
+            if not mode & 0o222:
+                raise UserError(f"{path} is read-only, so DevStream left it unchanged; make it "
+                                "writable (chmod u+w) or add the hooks yourself (`devstream "
+                                "install --dry-run` shows them)")
+            backup_settings(real, raw, mode)
+        write_atomic(real, text.encode("utf-8"), mode)
     return changed, text
 
 
@@ -6230,10 +6302,11 @@ def install_cli(cfg, adapter, scope, project_dir, dry, trust=False):
         if changed:
             lines.append(text.rstrip())
         return spath, changed, lines
+    backups = settings_backups(spath)
     if not changed:
         note = " (already up to date, not touched)"
-    elif existed:
-        note = f" (updated; previous file kept as {os.path.basename(spath)}.devstream-backup)"
+    elif existed and backups:
+        note = f" (updated; previous file kept as {os.path.basename(backups[-1])})"
     else:
         note = " (created)"
     lines.append(f"hooks ({adapter.label}): {spath}{note}")

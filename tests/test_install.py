@@ -1,4 +1,5 @@
 """install / uninstall merge into the agent's settings and keep everything else intact."""
+import glob
 import json
 import os
 
@@ -67,7 +68,8 @@ def test_install_reinstall_uninstall_keep_unrelated_settings(ds):
                                "Stop", "SessionEnd", "PreCompact"}
     cmd = registered["SessionStart"][0]
     assert cmd.split()[0].startswith("/"), "the interpreter path is absolute"
-    assert open(path + ".devstream-backup", "rb").read() == original_bytes
+    backups = glob.glob(path + ".devstream-backup-*")
+    assert len(backups) == 1 and open(backups[0], "rb").read() == original_bytes
 
     # a second run changes nothing, not even the file's bytes
     first = open(path, "rb").read()
@@ -102,7 +104,7 @@ def test_dry_run_writes_nothing(ds):
     proc = ds.cli("install", "--dry-run", check=True)
     assert "would write" in proc.stdout
     assert open(path, "rb").read() == before
-    assert not os.path.exists(path + ".devstream-backup")
+    assert not glob.glob(path + ".devstream-backup*")
 
 
 def test_malformed_settings_are_not_touched(ds):
