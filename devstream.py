@@ -4645,11 +4645,11 @@ def export_records(store):
     for row in store.all(
             "SELECT s.id, p.key, s.cli, s.source, s.status, s.started_at, s.last_seen_at, "
             "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, s.compactions,"
-            " s.resumes, s.summary_id, s.imported FROM sessions s JOIN projects p ON "
-            "p.id = s.project_id ORDER BY p.key, s.started_at, s.id"):
+            " s.resumes, s.summary_id, s.imported, s.transcript_path FROM sessions s JOIN projects"
+            " p ON p.id = s.project_id ORDER BY p.key, s.started_at, s.id"):
         keys = ("id", "project", "cli", "source", "status", "started_at", "last_seen_at",
                 "ended_at", "end_reason", "turns", "prompts", "tool_events", "errors",
-                "compactions", "resumes", "summary_id", "imported")
+                "compactions", "resumes", "summary_id", "imported", "transcript_path")
         yield dict({"kind": "session"}, **dict(zip(keys, row)))
     for row in store.all("SELECT m.id, p.key, m.type, m.content, m.tags, m.path, m.session_id, "
                          "m.task_id, m.created_at FROM memories m JOIN projects p ON "
@@ -4676,6 +4676,9 @@ def export_records(store):
                          "task_events ORDER BY task_id, at, rowid"):
         yield dict({"kind": "task_event"}, **dict(zip(("task", "at", "from", "to", "session_id",
                                                         "note"), row)))
+    for row in store.all("SELECT session_id, at, trigger, content FROM session_snapshots "
+                         "ORDER BY session_id, at, rowid"):
+        yield dict({"kind": "snapshot"}, **dict(zip(("session", "at", "trigger", "content"), row)))
 
 
 _IMPORT_FIELDS = {
@@ -4686,6 +4689,7 @@ _IMPORT_FIELDS = {
     "task": {"id", "project", "title", "status", "priority", "created_at", "updated_at"},
     "dependency": {"task", "depends_on"},
     "task_event": {"task", "at", "to"},
+    "snapshot": {"session", "at", "content"},
 }
 
 
@@ -4719,7 +4723,8 @@ def parse_export(lines):
 def import_records(store, records):
     """All records in one transaction; existing ids and identical content are skipped, so
     importing twice adds nothing."""
-    added = {"project": 0, "session": 0, "memory": 0, "task": 0, "dependency": 0, "task_event": 0}
+    added = {"project": 0, "session": 0, "memory": 0, "task": 0, "dependency": 0, "task_event": 0,
+             "snapshot": 0}
     with store.write():
         pids = {}
 
@@ -4740,14 +4745,16 @@ def import_records(store, records):
                 store.execute(
                     "INSERT OR IGNORE INTO sessions(id, project_id, cli, source, status, started_at,"
                     " last_seen_at, ended_at, end_reason, turns, prompts, tool_events, errors,"
-                    " compactions, resumes, summary_id, imported) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                    "?,?,?,?)", (rec["id"], pid_of(rec["project"]), rec.get("cli") or "claude",
+                    " compactions, resumes, summary_id, imported, transcript_path) VALUES(?,?,?,?,?,"
+                    "?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rec["id"], pid_of(rec["project"]), rec.get("cli") or "claude",
                                  rec.get("source"), rec["status"], rec["started_at"],
                                  rec["last_seen_at"], rec.get("ended_at"), rec.get("end_reason"),
                                  rec.get("turns", 0), rec.get("prompts", 0),
                                  rec.get("tool_events", 0), rec.get("errors", 0),
                                  rec.get("compactions", 0), rec.get("resumes", 0),
-                                 rec.get("summary_id"), rec.get("imported", 0)))
+                                 rec.get("summary_id"), rec.get("imported", 0),
+                                 rec.get("transcript_path")))
                 added[k] += store.conn.changes()
             elif k == "memory":
                 if store.one("SELECT 1 FROM memories WHERE id=?", (rec["id"],)):
@@ -4781,6 +4788,14 @@ def import_records(store, records):
                               "session_id, note) VALUES(?,?,?,?,?,?)",
                               (rec["task"], rec["at"], rec.get("from"), rec["to"],
                                rec.get("session_id"), rec.get("note")))
+                added[k] += 1
+            elif k == "snapshot":
+                if store.one("SELECT 1 FROM session_snapshots WHERE session_id=? AND at=?",
+                             (rec["session"], rec["at"])):
+                    continue
+                store.execute("INSERT INTO session_snapshots(session_id, at, trigger, content) "
+                              "VALUES(?,?,?,?)", (rec["session"], rec["at"], rec.get("trigger"),
+                                                  rec["content"]))
                 added[k] += 1
     return added
 
@@ -7937,7 +7952,8 @@ def cmd_import(args):
         raise UserError(f"{path} is not UTF-8 text; nothing was imported") from None
     added = import_records(store, parse_export(lines))
     names = {"project": "projects", "session": "sessions", "memory": "memories", "task": "tasks",
-             "dependency": "dependencies", "task_event": "task_events"}
+             "dependency": "dependencies", "task_event": "task_events",
+             "snapshot": "snapshots"}
     counts = {names.get(k, k): v for k, v in added.items()}
     emit(args, dict({"action": "import", "dry_run": False}, **counts, problems=[]),
          "imported " + ", ".join(plural(added[k], k.replace("_", " "))
