@@ -5166,6 +5166,19 @@ def _int_or_none(text):
         return None
 
 
+# Gemini CLI's and Qwen Code's shell results are the same text: "Output: ..." followed by labelled
+# lines (Exit Code, Error, Signal, ...), which are not part of the command's output.
+_SHELL_RESULT_LABELS = ("\nExit Code:", "\nError:", "\nSignal:", "\nBackground PIDs:",
+                        "\nProcess Group PGID:")
+
+
+def _shell_output_before_labels(output):
+    """The command's own output: `output` cut at the first labelled line that follows it."""
+    for label in _SHELL_RESULT_LABELS:
+        output = output.split(label, 1)[0]
+    return output
+
+
 class Adapter:
     name = ""                   # --cli NAME
     label = ""                  # how the CLI names itself
@@ -5404,10 +5417,8 @@ def gemini_shell_result(res):
     """Gemini's run_shell_command result: the exit code exists only as `Exit Code: N` text."""
     llm = str(res.get("llmContent") or "")
     body = llm.replace("<untrusted_context>", "").replace("</untrusted_context>", "").strip()
-    output = body.split("Output:", 1)[1] if body.startswith("Output:") else body
-    for label in ("\nExit Code:", "\nError:", "\nSignal:", "\nBackground PIDs:",
-                  "\nProcess Group PGID:"):
-        output = output.split(label, 1)[0]
+    output = _shell_output_before_labels(
+        body.split("Output:", 1)[1] if body.startswith("Output:") else body)
     code = _int_or_none(_after(body, "Exit Code:"))
     signal = _after(body, "Signal:")
     killed = signal not in (None, "", "(none)")
@@ -5706,10 +5717,8 @@ class QwenAdapter(Adapter):
         if tool == "Bash" and isinstance(error, str) and error.startswith("Command:"):
             # "Command: ...\nDirectory: ...\nOutput: ...\nError: ...\nExit Code: N\n..."
             code = _int_or_none(_after(error, "Exit Code:"))
-            output = error.split("\nOutput:", 1)[1] if "\nOutput:" in error else ""
-            for label in ("\nError:", "\nExit Code:", "\nSignal:", "\nBackground PIDs:",
-                          "\nProcess Group PGID:"):
-                output = output.split(label, 1)[0]
+            output = _shell_output_before_labels(
+                error.split("\nOutput:", 1)[1] if "\nOutput:" in error else "")
             err = _after(error, "Error:")
             detail = "\n".join(t for t in (output.strip(), "" if err in (None, "(none)") else err)
                                if t)
