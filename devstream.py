@@ -2654,6 +2654,14 @@ def _unreported_exit(command, out, err):
         (f"\n{tail}" if tail else ""), None
 
 
+def as_captures(captured):
+    """What capture_tool_use / capture_tool_failure answered, as a list of (type, content, path):
+    they give one capture, a list of them (a patch that touches several files) or None."""
+    if captured is None:
+        return []
+    return [captured] if isinstance(captured, tuple) else list(captured)
+
+
 def capture_tool_failure(hook):
     p = hook.payload
     tool = tool_name(p)
@@ -4592,8 +4600,8 @@ def import_transcript(store, path, forced=None, fallback=None):
                     ev = _TranscriptEvent({"tool_name": name, "tool_input": tin if isinstance(
                         tin, dict) else {}, "tool_response": result}, proj)
                     cap = capture_tool_use(ev, None, None, None)
-                if cap:
-                    captured.append((tsid, ts, cap[0], cap[1], cap[2]))
+                for mtype, content, path in as_captures(cap):
+                    captured.append((tsid, ts, mtype, content, path))
     new_sessions = new_memories = 0
     names = []
     with store.write():
@@ -5843,8 +5851,7 @@ def _store_capture(hook, captured, counter):
         ensure_session(hook)
         store.execute(f"UPDATE sessions SET tool_events=tool_events+1{counter} WHERE id=?",
                       (hook.session_id,))
-        for mtype, content, path in ([captured] if isinstance(captured, tuple) else
-                                     captured or ()):
+        for mtype, content, path in as_captures(captured):
             add_memory(store, hook.project_id, mtype, content, path=path,
                        session_id=hook.session_id, task_id=current_task_id(store, hook.project_id))
 
@@ -5876,8 +5883,7 @@ def on_post_tool(hook):
     captured = capture_tool_use(hook, None, None, None)
     if captured is None:
         return None
-    failed = any(c[0] == "error" for c in ([captured] if isinstance(captured, tuple) else
-                                            captured))
+    failed = any(mtype == "error" for mtype, _, _ in as_captures(captured))
     _store_capture(hook, captured, ", errors=errors+1" if failed else "")
     return None
 
