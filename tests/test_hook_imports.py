@@ -13,13 +13,13 @@ ALLOWED = {
     "_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
     "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc", "io",
     "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
-    "itertools", "keyword", "_operator", "operator", "reprlib", "_collections", "collections",
-    "collections.abc", "apsw", "_blake2", "_socket", "array", "_struct", "math", "_random",
+    "apsw", "_blake2", "_socket", "array", "_struct", "math", "_random",
     "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
     "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string",
 }
-# the expensive ones, named so a failure says what crept in
-FORBIDDEN = {"re", "json", "httpx", "structlog", "msgspec", "pybreaker", "socket", "http",
+# the expensive ones, named so a failure says what crept in (`collections`: apsw is imported
+# without it, see import_apsw)
+FORBIDDEN = {"collections", "re", "json", "httpx", "structlog", "msgspec", "pybreaker", "socket", "http",
              "urllib", "tomllib", "typing", "enum", "numpy", "subprocess", "logging",
              "datetime", "difflib", "shlex", "pathlib", "tempfile", "threading"}
 
