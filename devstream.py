@@ -675,8 +675,8 @@ def store_failure(exc, db_path):
 
 def wal_is_foreign(db_path):
     """True when db_path-wal certainly belongs to another database: the database file is missing
-    or empty beside an old WAL, or the WAL holds a header page (page 1) with another identity
-    (application_id) than the database file's."""
+    or empty beside an old WAL, or the newest header page (page 1) among the WAL's current frames
+    has another identity (application_id) than the database file's."""
     wal = db_path + "-wal"
     try:
         st = os.stat(wal)
@@ -709,15 +709,21 @@ def wal_is_foreign(db_path):
         if len(header) < 32 or page < 512:
             return False
         size = os.fstat(fd).st_size
-        offset = 32
+        salts = header[16:24]
+        offset, newest_first_page = 32, None
         for _ in range(4096):
             if offset + 24 + page > size:
                 break
-            if int.from_bytes(os.pread(fd, 4, offset), "big") == 1:
-                if os.pread(fd, 4, offset + 24 + 68) != ident:
-                    return True
+            frame = os.pread(fd, 16, offset)
+            if frame[8:16] != salts:
+                break                   # the end of this WAL's frames; older ones follow
+            if int.from_bytes(frame[:4], "big") == 1:
+                newest_first_page = offset
             offset += 24 + page
-        return False
+        # only the newest image of page 1 is what SQLite would read: an older one may predate
+        # the identity (a WAL that began with the first migrations, shared while it is open)
+        return newest_first_page is not None and \
+            os.pread(fd, 4, newest_first_page + 24 + 68) != ident
     except OSError:
         return False
     finally:

@@ -116,6 +116,30 @@ def test_a_wal_of_another_database_is_set_aside(ds, tmp_path):
     assert not [r for r in ds.log_records() if r["level"] == "error"]
 
 
+def test_a_live_wal_whose_older_header_image_differs_is_not_set_aside(ds):
+    """Another process has the database open; its WAL holds an older image of page 1 with another
+    identity (as a WAL that began before the identity migration does) and then the current one.
+    The hook must read through it, not set it aside and lose what it holds."""
+    ds.cli("memory", "add", "written before the other process opened it", check=True)
+    ident = ds.sql("PRAGMA application_id")[0][0]
+    conn = apsw.Connection(ds.db)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA application_id={ident ^ 0x5A5A}")
+        conn.execute(f"PRAGMA application_id={ident}")
+        conn.execute("INSERT INTO projects(key, root, name, created_at) "
+                     "VALUES('held-open', 'r', 'n', 0)")
+        proc = ds.hook({"hook_event_name": "UserPromptSubmit",
+                        "prompt": "what was written before the other process opened it?"})
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+        assert b"written before the other process opened it" in proc.stdout
+        assert not glob.glob(ds.db + "-wal.foreign-*")
+        assert ds.sql("SELECT count(*) FROM projects WHERE key='held-open'")[0][0] == 1
+    finally:
+        conn.close()
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+
+
 def test_a_forgotten_memory_is_gone_from_the_file(ds):
     ds.cli("memory", "add", "a note that stays", check=True)
     mid = ds.cli("memory", "add", "zanzibarquokka password hint for the staging box",
