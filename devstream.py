@@ -988,6 +988,99 @@ class _WriteTxn:
         return False
 
 
+# -- the tables: each one's columns, written once ------------------------------------------------
+# Every record table is declared here with its columns in the order PRAGMA table_info lists them
+# (a test compares the two).  Its record type (`Table.record`) and its queries are built from that
+# list; export and import are derived from it: a column is exported unless it is `local` (this
+# database's own bookkeeping, or derived from the exported ones), under its own name unless `keys`
+# renames it, `project_id` as the project's key.  A name ending in "!" must be present in an
+# imported record.
+
+class Record:
+    """A row of one table, its fields named by the table's columns."""
+    __slots__ = ()
+
+    def __init__(self, row):
+        for name, value in zip(self.__slots__, row):
+            object.__setattr__(self, name, value)
+
+    def as_dict(self):
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Table:
+    __slots__ = ("name", "alias", "columns", "kind", "local", "keys", "lists", "required",
+                 "order", "identity", "_record")
+
+    def __init__(self, name, alias, columns, kind=None, local="", keys=None, lists="",
+                 order="", identity=""):
+        self.name, self.alias, self.kind = name, alias, kind
+        names = columns.split()
+        self.columns = tuple(c.rstrip("!") for c in names)
+        self.required = {c.rstrip("!") for c in names if c.endswith("!")}
+        self.local = set(local.split())
+        self.keys = dict(keys or {})
+        self.lists = set(lists.split())
+        self.order = order
+        self.identity = tuple(identity.split())
+        self._record = None
+
+    @property
+    def record(self):
+        """The table's record type (made when first used: a class costs start-up time)."""
+        if self._record is None:
+            self._record = type(self.name.title().replace("_", "") + "Record", (Record,),
+                                {"__slots__": self.columns})
+        return self._record
+
+    def cols(self, only=None):
+        """'a.c1, a.c2, ...' for the columns (or `only` of them), with the table's alias."""
+        return ", ".join(f"{self.alias}.{c}" for c in (only or self.columns))
+
+    def exported(self):
+        """(column, key in an export record) for each exported column, in column order."""
+        return [(c, "project" if c == "project_id" else self.keys.get(c, c))
+                for c in self.columns if c not in self.local]
+
+
+PROJECTS = Table("projects", "p", "id key! root! name! created_at!", kind="project", local="id",
+                 order="p.key")
+SESSIONS = Table(
+    "sessions", "s", "id! project_id! cli source status! started_at! last_seen_at! ended_at "
+    "end_reason transcript_path turns prompts tool_events errors compactions resumes summary_id "
+    "imported", kind="session", order="p.key, s.started_at, s.id")
+MEMORIES = Table(
+    "memories", "m", "rowid id! project_id! type! content! tags path session_id task_id "
+    "created_at! content_hash embed_space", kind="memory", lists="tags",
+    local="rowid content_hash embed_space", order="p.key, m.created_at, m.id")
+TASKS = Table(
+    "tasks", "t", "rowid id! project_id! title! description status! priority! parent "
+    "estimate_minutes labels block_reason created_at! updated_at! closed_at", kind="task",
+    local="rowid", lists="labels", order="p.key, t.created_at, t.id")
+TASK_DEPS = Table("task_deps", "d", "task_id! depends_on!", kind="dependency",
+                  keys={"task_id": "task"}, order="d.task_id, d.depends_on")
+TASK_EVENTS = Table("task_events", "e", "task_id! at! from_status to_status! session_id note",
+                    kind="task_event", keys={"task_id": "task", "from_status": "from",
+                                             "to_status": "to"},
+                    order="e.task_id, e.at, e.rowid", identity="task_id at to_status")
+SESSION_SNAPSHOTS = Table("session_snapshots", "n", "session_id! at! trigger content!",
+                          kind="snapshot", keys={"session_id": "session"},
+                          order="n.session_id, n.at, n.rowid", identity="session_id at")
+# bookkeeping of this database, not exported: injections and caches expire, the breaker and
+# state are this machine's, vectors are embedded again
+INJECTIONS = Table("injections", "i", "session_id item event at")
+BREAKER = Table("breaker", "b", "name state fail_counter success_counter opened_at")
+EMBED_SPACES = Table("embed_spaces", "es", "id model dim created_at")
+EMBED_PENDING = Table("embed_pending", "ep", "memory_rowid")
+QUERY_CACHE = Table("query_cache", "q", "key vector at")
+STATE = Table("state", "st", "key value")
+
+# in the order an import needs them (a project before what belongs to it)
+TABLES = (PROJECTS, SESSIONS, MEMORIES, TASKS, TASK_DEPS, TASK_EVENTS, SESSION_SNAPSHOTS,
+          INJECTIONS, BREAKER, EMBED_SPACES, EMBED_PENDING, QUERY_CACHE, STATE)
+EXPORTED_TABLES = tuple(t for t in TABLES if t.kind)
+
+
 # What recovery copies: the record tables, with their columns as the new file declares them.
 # Derived data is rebuilt instead (the FTS index from memories; vectors by re-embedding).
 RECOVER_TABLES = ("projects", "sessions", "memories", "tasks", "task_deps", "task_events",
@@ -1111,46 +1204,7 @@ def open_store(cfg, busy_ms=5000, create=True):
         raise StoreError(store_failure(exc, cfg.paths.db)) from None
 
 
-def open_sessions_to_close(store, project_id, current_session, idle_before, clis_without_end=()):
-    """Active sessions of the project other than the current one that are over: idle since
-    `idle_before`, or of a CLI that never says when a session ends (any age)."""
-    marks = ",".join("?" * len(clis_without_end))
-    either = f" OR cli IN ({marks})" if clis_without_end else ""
-    return [r[0] for r in store.all(
-        "SELECT id FROM sessions WHERE project_id=? AND id != ? AND status='active' AND "
-        f"(last_seen_at < ?{either}) ORDER BY last_seen_at LIMIT 5",
-        (project_id, current_session, idle_before, *clis_without_end))]
-
-
-def gc_candidates(store, project_id, types, cutoff=None, keep=None):
-    """(rowid, type) of memories that retention may delete: of the given types, in one project
-    (None: all), older than cutoff and/or beyond the newest `keep` of each project.  Memories
-    linked to an unfinished task are never candidates."""
-    marks = ",".join("?" * len(types))
-    kept = ("m.type IN (" + marks + ") AND (m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM"
-            " tasks WHERE status NOT IN ('done', 'cancelled')))")
-    found = {}
-    pids = [project_id] if project_id is not None else \
-        [r[0] for r in store.all("SELECT id FROM projects ORDER BY id")]
-    for pid in pids:
-        if cutoff is not None:
-            found.update(store.all(f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ?"
-                                   f" AND m.created_at < ? AND {kept}", [pid, cutoff, *types]))
-        if keep is not None:
-            found.update(store.all(
-                f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ? AND {kept} "
-                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT -1 OFFSET ?",
-                [pid, *types, int(keep)]))
-    return found
-
-
-def gc_tidy(store, cutoff=None):
-    """After memories were deleted: no session points at a deleted summary; old caches go."""
-    store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id IS NOT NULL AND "
-                  "summary_id NOT IN (SELECT id FROM memories)")
-    if cutoff is not None:
-        store.execute("DELETE FROM query_cache WHERE at < ?", (cutoff,))
-        store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
+# -- projects ------------------------------------------------------------------------------------
 
 
 def remove_project(store, key):
@@ -1186,21 +1240,25 @@ def probe_stored(store, key, session_id, content):
     return session is not None, memory is not None
 
 
-def vacuum(store):
-    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
-    store.execute("VACUUM")
+# -- sessions ------------------------------------------------------------------------------------
+
+def clear_summary(store, memory_id):
+    """No session points at this summary memory any more (it is being deleted)."""
+    store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id=?", (memory_id,))
 
 
-def pending_batch(store, n):
-    """The next n memories waiting for a vector: (rowid, content, project_id).  When none is
-    left, entries queued for memories that no longer exist are cleared."""
-    rows = store.all("SELECT m.rowid, m.content, m.project_id FROM embed_pending e JOIN memories m"
-                     " ON m.rowid = e.memory_rowid ORDER BY e.memory_rowid LIMIT ?", (n,))
-    if not rows:
-        with store.write():
-            store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
-                          "(SELECT rowid FROM memories)")
-    return rows
+def open_sessions_to_close(store, project_id, current_session, idle_before, clis_without_end=()):
+    """Active sessions of the project other than the current one that are over: idle since
+    `idle_before`, or of a CLI that never says when a session ends (any age)."""
+    marks = ",".join("?" * len(clis_without_end))
+    either = f" OR cli IN ({marks})" if clis_without_end else ""
+    return [r[0] for r in store.all(
+        "SELECT id FROM sessions WHERE project_id=? AND id != ? AND status='active' AND "
+        f"(last_seen_at < ?{either}) ORDER BY last_seen_at LIMIT 5",
+        (project_id, current_session, idle_before, *clis_without_end))]
+
+
+# -- memories, their keyword index and the embedding queue --------------------------------------
 
 
 def session_followups(store, session_id, after, limit=4):
@@ -1221,8 +1279,6 @@ def session_followups(store, session_id, after, limit=4):
     return out
 
 
-# -- queries of the Claude Code hooks (subagent results, a turn's outcome) --------------------
-
 def latest_session_memory(store, session_id, mtype):
     """(rowid, id, content, created_at, task_id, project_id) of the session's newest memory of
     one type, or None."""
@@ -1237,9 +1293,315 @@ def session_has_memory_like(store, session_id, mtype, fragment):
                      "instr(content, ?) > 0 LIMIT 1", (session_id, mtype, fragment)) is not None
 
 
+def memory_id_by_hash(store, project_id, digest):
+    """The id of the project's memory with exactly this text (its hash), or None."""
+    return store.scalar("SELECT id FROM memories WHERE project_id=? AND content_hash=?",
+                        (project_id, digest))
+
+
 def memory_hash_exists(store, project_id, digest):
-    return store.one("SELECT 1 FROM memories WHERE project_id=? AND content_hash=?",
-                     (project_id, digest)) is not None
+    return memory_id_by_hash(store, project_id, digest) is not None
+
+
+def insert_memory(store, mid, project_id, mtype, content, tags, path, session_id, task_id,
+                  created_at, digest):
+    """One new row of memories; returns its rowid.  apsw.ConstraintError when the id or the
+    project's text is taken."""
+    store.execute(
+        "INSERT INTO memories(id, project_id, type, content, tags, path, session_id, task_id,"
+        " created_at, content_hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
+        (mid, project_id, mtype, content, tags, path, session_id, task_id, created_at, digest))
+    return store.conn.last_insert_rowid()
+
+
+def fts_insert(conn, rowid, text, terms):
+    """A memory's row of the keyword index (fts_index() makes its text and terms)."""
+    conn.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
+                 (rowid, text, terms))
+
+
+def queue_embedding(store, rowid):
+    store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
+
+
+def memories_holding(store, needle, project_id=None):
+    """(rowid, id, type) of the memories whose text, tags or file hold needle; of one project,
+    or of every project when project_id is None."""
+    scope, params = ("", []) if project_id is None else (" AND project_id=?", [project_id])
+    return store.all("SELECT rowid, id, type FROM memories WHERE (instr(content, ?) > 0 OR "
+                     "instr(tags, ?) > 0 OR instr(coalesce(path, ''), ?) > 0)" + scope,
+                     [needle, needle, needle] + params)
+
+
+def delete_memory(store, rowid):
+    store.execute("DELETE FROM memories_fts WHERE rowid=?", (rowid,))
+    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
+    space = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
+    if space is not None and store.load_vec():
+        drop_vector(store, space, rowid)
+    store.execute("DELETE FROM memories WHERE rowid=?", (rowid,))
+
+
+def purge_deleted_text(store):
+    """After deleting memories: rewrite the keyword index, so no fragment of a deleted memory's
+    words stays in it (with secure_delete, freed pages are zeroed as well)."""
+    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
+
+
+def fts_secure_delete(store):
+    """Make deletions remove a memory's words from the full-text index itself (FTS5 otherwise
+    keeps them in its segments until they merge).  Persistent; call inside store.write()."""
+    store.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES('secure-delete', 1)")
+
+
+def store_scrub(store):
+    """After a deletion the user asked for: empty the write-ahead log into the file (whose freed
+    pages secure_delete has zeroed) and truncate it, so deleted text leaves the disk."""
+    try:
+        store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except store.apsw.Error as exc:
+        log("warning", "store.scrub_incomplete", error=str(exc))
+
+
+# -- tasks, their dependencies and status events ------------------------------------------------
+
+# the columns of a task row (Task in the tasks section), with its project's name
+TASK_COLUMNS = "t.id, p.name, t.title, t.description, t.status, t.priority, t.parent, " \
+               "t.estimate_minutes, t.labels, t.created_at, t.updated_at, t.closed_at, " \
+               "t.block_reason, t.project_id"
+_TASK_ROWS = "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
+
+
+def load_tasks(store, where, params, order="t.priority, t.created_at", limit=None):
+    sql = _TASK_ROWS + f" WHERE {where} ORDER BY {order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return tasks_with_deps(store, store.all(sql, params))
+
+
+def task_row(store, tid, project_id=None):
+    """One task's row (TASK_COLUMNS), or None; of that project only, when project_id is given."""
+    if project_id is None:
+        return store.one(_TASK_ROWS + " WHERE t.id = ?", (tid,))
+    return store.one(_TASK_ROWS + " WHERE t.id = ? AND t.project_id = ?", (tid, project_id))
+
+
+def plan_step_rows(store, project_id):
+    """Rows of every task of the project that is a step of another, oldest first."""
+    return store.all(_TASK_ROWS + " WHERE t.project_id = ? AND t.parent IS NOT NULL "
+                     "ORDER BY t.created_at, t.rowid", (project_id,))
+
+
+def listed_task_rows(store, project_id, status=None, closed_too=False, limit=None):
+    """`task list`: in progress, blocked, open (done and cancelled too with closed_too, or only
+    `status`), then by priority and age.  project_id None: every project."""
+    where, params = [], []
+    if project_id is not None:
+        where.append("t.project_id = ?")
+        params.append(project_id)
+    if status:
+        where.append("t.status = ?")
+        params.append(status)
+    elif not closed_too:
+        where.append("t.status NOT IN ('done', 'cancelled')")
+    sql = _TASK_ROWS + f" WHERE {' AND '.join(where) or '1'} ORDER BY CASE t.status WHEN " \
+        "'in_progress' THEN 0 WHEN 'blocked' THEN 1 WHEN 'open' THEN 2 ELSE 3 END, t.priority, " \
+        "t.created_at"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return store.all(sql, params)
+
+
+def ready_candidates(store, project_id):
+    """A cursor over the open tasks none of whose dependencies and steps is unfinished, by
+    priority then age (read lazily: the caller stops when it has enough).  project_id None:
+    every project."""
+    return store.execute(
+        "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
+        " WHERE " + ("t.project_id = ?" if project_id is not None else "?1 IS NULL") +
+        " AND t.status = 'open'"
+        " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
+        "  WHERE d.task_id = t.id AND u.status != 'done')"
+        " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
+        "  AND c.status NOT IN ('done', 'cancelled'))"
+        " ORDER BY t.priority, t.created_at", (project_id,))
+
+
+def task_dependencies_of(store, ids):
+    """{task id: [ids it depends on, sorted]} for the given tasks."""
+    deps = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for tid, dep in store.all("SELECT task_id, depends_on FROM task_deps WHERE task_id IN "
+                                  f"({','.join('?' * len(chunk))}) ORDER BY depends_on", chunk):
+            deps.setdefault(tid, []).append(dep)
+    return deps
+
+
+def task_dependencies(store, tid):
+    return [r[0] for r in store.all("SELECT depends_on FROM task_deps WHERE task_id=?", (tid,))]
+
+
+def task_dependents(store, tid):
+    """The ids of the tasks that depend on this one."""
+    return [r[0] for r in store.all("SELECT task_id FROM task_deps WHERE depends_on=? "
+                                    "ORDER BY task_id", (tid,))]
+
+
+def task_children(store, tid):
+    """The ids of the task's steps, oldest first."""
+    return [r[0] for r in store.all("SELECT id FROM tasks WHERE parent=? ORDER BY created_at, "
+                                    "rowid", (tid,))]
+
+
+def unfinished_dependencies(store, tid):
+    return store.all("SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON "
+                     "t.id = d.depends_on WHERE d.task_id=? AND t.status != 'done' "
+                     "ORDER BY t.id", (tid,))
+
+
+def task_waits(store, tid):
+    """Whether the task has a dependency that is not done."""
+    return store.one("SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on "
+                     "WHERE d.task_id = ? AND u.status != 'done' LIMIT 1", (tid,)) is not None
+
+
+def task_project(store, tid):
+    return store.scalar("SELECT project_id FROM tasks WHERE id=?", (tid,))
+
+
+def task_title(store, tid):
+    return store.scalar("SELECT title FROM tasks WHERE id=?", (tid,))
+
+
+def task_status(store, tid):
+    return store.scalar("SELECT status FROM tasks WHERE id=?", (tid,))
+
+
+def task_parent(store, tid):
+    return store.scalar("SELECT parent FROM tasks WHERE id=?", (tid,))
+
+
+def insert_task(store, tid, project_id, title, description, status, priority, parent, estimate,
+                labels, now, closed_at):
+    """One new row of tasks (apsw.ConstraintError when the id is taken)."""
+    store.execute(
+        "INSERT INTO tasks(id, project_id, title, description, status, priority, parent,"
+        " estimate_minutes, labels, created_at, updated_at, closed_at) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+        (tid, project_id, title, description, status, priority, parent, estimate, labels, now,
+         now, closed_at))
+
+
+def insert_task_dependency(store, tid, dep):
+    store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)", (tid, dep))
+
+
+def delete_task_dependency(store, tid, dep):
+    """Returns whether there was such a dependency."""
+    store.execute("DELETE FROM task_deps WHERE task_id=? AND depends_on=?", (tid, dep))
+    return store.conn.changes() > 0
+
+
+def touch_task(store, tid, at):
+    store.execute("UPDATE tasks SET updated_at=? WHERE id=?", (at, tid))
+
+
+def set_task_status(store, tid, status, at, closed_at, block_reason):
+    store.execute("UPDATE tasks SET status=?, updated_at=?, closed_at=?, block_reason=? "
+                  "WHERE id=?", (status, at, closed_at, block_reason, tid))
+
+
+def close_plan(store, tid, at):
+    """A plan all of whose steps were done from the start is done itself."""
+    store.execute("UPDATE tasks SET status='done', closed_at=? WHERE id=?", (at, tid))
+
+
+def record_task_event(store, tid, at, from_status, to_status, session_id, note):
+    store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, "
+                  "note) VALUES(?,?,?,?,?,?)", (tid, at, from_status, to_status, session_id, note))
+
+
+def task_history(store, tid):
+    """(at, from, to, session id, note) of every status change of the task, oldest first."""
+    return store.all("SELECT at, from_status, to_status, session_id, note FROM task_events "
+                     "WHERE task_id=? ORDER BY at, rowid", (tid,))
+
+
+def current_task_id(store, project_id):
+    row = store.one("SELECT id FROM tasks WHERE project_id=? AND status='in_progress' "
+                    "ORDER BY updated_at DESC LIMIT 1", (project_id,))
+    return row[0] if row else None
+
+
+# -- injections and compaction snapshots --------------------------------------------------------
+
+def delete_snapshots_holding(store, needle, project_id=None):
+    """Delete the compaction snapshots holding needle (of one project's sessions, or of every
+    project when project_id is None); returns how many went."""
+    sql, params = "DELETE FROM session_snapshots WHERE instr(content, ?) > 0", [needle]
+    if project_id is not None:
+        sql += " AND session_id IN (SELECT id FROM sessions WHERE project_id=?)"
+        params.append(project_id)
+    store.execute(sql, params)
+    return store.conn.changes()
+
+
+# -- embeddings: spaces, vector tables, the query cache, the breaker ----------------------------
+
+
+def pending_batch(store, n):
+    """The next n memories waiting for a vector: (rowid, content, project_id).  When none is
+    left, entries queued for memories that no longer exist are cleared."""
+    rows = store.all("SELECT m.rowid, m.content, m.project_id FROM embed_pending e JOIN memories m"
+                     " ON m.rowid = e.memory_rowid ORDER BY e.memory_rowid LIMIT ?", (n,))
+    if not rows:
+        with store.write():
+            store.execute("DELETE FROM embed_pending WHERE memory_rowid NOT IN "
+                          "(SELECT rowid FROM memories)")
+    return rows
+
+
+# -- retention and upkeep -----------------------------------------------------------------------
+
+
+def gc_candidates(store, project_id, types, cutoff=None, keep=None):
+    """(rowid, type) of memories that retention may delete: of the given types, in one project
+    (None: all), older than cutoff and/or beyond the newest `keep` of each project.  Memories
+    linked to an unfinished task are never candidates."""
+    marks = ",".join("?" * len(types))
+    kept = ("m.type IN (" + marks + ") AND (m.task_id IS NULL OR m.task_id NOT IN (SELECT id FROM"
+            " tasks WHERE status NOT IN ('done', 'cancelled')))")
+    found = {}
+    pids = [project_id] if project_id is not None else \
+        [r[0] for r in store.all("SELECT id FROM projects ORDER BY id")]
+    for pid in pids:
+        if cutoff is not None:
+            found.update(store.all(f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ?"
+                                   f" AND m.created_at < ? AND {kept}", [pid, cutoff, *types]))
+        if keep is not None:
+            found.update(store.all(
+                f"SELECT m.rowid, m.type FROM memories m WHERE m.project_id = ? AND {kept} "
+                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT -1 OFFSET ?",
+                [pid, *types, int(keep)]))
+    return found
+
+
+def gc_tidy(store, cutoff=None):
+    """After memories were deleted: no session points at a deleted summary; old caches go."""
+    store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id IS NOT NULL AND "
+                  "summary_id NOT IN (SELECT id FROM memories)")
+    if cutoff is not None:
+        store.execute("DELETE FROM query_cache WHERE at < ?", (cutoff,))
+        store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
+
+
+def vacuum(store):
+    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
+    store.execute("VACUUM")
+
+
+# -- export / import: derived from the tables' column lists -------------------------------------
 
 
 # ================================================================================================
@@ -2348,8 +2710,7 @@ def fts_index(conn, rowid, content, tags, path, project_id, mtype):
     then the store's own project and type terms)."""
     terms = index_terms(content + " " + tags + " " + (path or "")) + \
         f" {project_term(project_id)} {type_term(mtype)}"
-    conn.execute("INSERT INTO memories_fts(rowid, content, terms) VALUES(?,?,?)",
-                 (rowid, content + ("\n" + path if path else ""), terms))
+    fts_insert(conn, rowid, content + ("\n" + path if path else ""), terms)
 
 
 def truncate(text, limit):
@@ -2372,12 +2733,6 @@ def tail_lines(text, max_lines=20, max_chars=1500):
     return out[-max_chars:] if len(out) > max_chars else out
 
 
-def current_task_id(store, project_id):
-    row = store.one("SELECT id FROM tasks WHERE project_id=? AND status='in_progress' "
-                    "ORDER BY updated_at DESC LIMIT 1", (project_id,))
-    return row[0] if row else None
-
-
 def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session_id=None,
                task_id=None, created_at=None, redacted=False, mid=None, whole=False):
     """Store one memory (redacted, deduplicated).  Returns (id, created).  Call inside
@@ -2398,21 +2753,17 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
     if not content:
         raise UserError("memory content is empty")
     digest = hash_text(content)
-    row = store.one("SELECT id FROM memories WHERE project_id=? AND content_hash=?",
-                    (project_id, digest))
-    if row:
-        return row[0], False
+    known = memory_id_by_hash(store, project_id, digest)
+    if known is not None:
+        return known, False
     tags = " ".join(sorted({redact(str(t)).strip().replace(" ", "-") for t in tags if str(t).strip()}))
     now = time.time() if created_at is None else created_at
     given = mid
     for _ in range(20):
         mid = given or new_id("m-")
         try:
-            store.execute(
-                "INSERT INTO memories(id, project_id, type, content, tags, path, session_id, task_id,"
-                " created_at, content_hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                (mid, project_id, mtype, content, tags, path, session_id or None, task_id, now,
-                 digest))
+            rowid = insert_memory(store, mid, project_id, mtype, content, tags, path,
+                                  session_id or None, task_id, now, digest)
             break
         except store.apsw.ConstraintError:
             if given:
@@ -2420,16 +2771,9 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
             continue                    # id collision: draw again
     else:
         raise StoreError("could not allocate a memory id")
-    rowid = store.conn.last_insert_rowid()
     fts_index(store.conn, rowid, content, tags, path, project_id, mtype)
-    store.execute("INSERT INTO embed_pending(memory_rowid) VALUES(?)", (rowid,))
+    queue_embedding(store, rowid)
     return mid, True
-
-
-def purge_deleted_text(store):
-    """After deleting memories: rewrite the keyword index, so no fragment of a deleted memory's
-    words stays in it (with secure_delete, freed pages are zeroed as well)."""
-    store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
 
 
 def forget_matching(store, needles, project_id, all_projects=False):
@@ -2438,50 +2782,19 @@ def forget_matching(store, needles, project_id, all_projects=False):
     if project_id is None and not all_projects:
         return [], {}, 0
     fts_secure_delete(store)
-    scope, params = ("", []) if all_projects else (" AND project_id=?", [project_id])
+    scope = None if all_projects else project_id
     ids, by_type = [], {}
     for needle in needles:
-        rows = store.all("SELECT rowid, id, type FROM memories WHERE (instr(content, ?) > 0 OR "
-                         "instr(tags, ?) > 0 OR instr(coalesce(path, ''), ?) > 0)" + scope,
-                         [needle, needle, needle] + params)
-        for rowid, mid, mtype in rows:
+        for rowid, mid, mtype in memories_holding(store, needle, scope):
             if mid not in ids:
-                store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id=?", (mid,))
+                clear_summary(store, mid)
                 delete_memory(store, rowid)
                 ids.append(mid)
                 by_type[mtype] = by_type.get(mtype, 0) + 1
     snaps = 0
     for needle in needles:
-        sql = "DELETE FROM session_snapshots WHERE instr(content, ?) > 0"
-        if not all_projects:
-            sql += " AND session_id IN (SELECT id FROM sessions WHERE project_id=?)"
-        store.execute(sql, [needle] + params)
-        snaps += store.conn.changes()
+        snaps += delete_snapshots_holding(store, needle, scope)
     return ids, by_type, snaps
-
-
-def fts_secure_delete(store):
-    """Make deletions remove a memory's words from the full-text index itself (FTS5 otherwise
-    keeps them in its segments until they merge).  Persistent; call inside store.write()."""
-    store.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES('secure-delete', 1)")
-
-
-def store_scrub(store):
-    """After a deletion the user asked for: empty the write-ahead log into the file (whose freed
-    pages secure_delete has zeroed) and truncate it, so deleted text leaves the disk."""
-    try:
-        store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except store.apsw.Error as exc:
-        log("warning", "store.scrub_incomplete", error=str(exc))
-
-
-def delete_memory(store, rowid):
-    store.execute("DELETE FROM memories_fts WHERE rowid=?", (rowid,))
-    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
-    space = store.scalar("SELECT embed_space FROM memories WHERE rowid=?", (rowid,))
-    if space is not None and store.load_vec():
-        drop_vector(store, space, rowid)
-    store.execute("DELETE FROM memories WHERE rowid=?", (rowid,))
 
 
 OUTCOME_MARK = "\n\nOutcome: "       # a prompt memory's answer follows this line break
@@ -3790,11 +4103,6 @@ def maybe_embed_after_event(hook):
 # ================================================================================================
 
 TASK_STATUSES = ("open", "in_progress", "blocked", "done", "cancelled")
-TASK_COLUMNS = "t.id, p.name, t.title, t.description, t.status, t.priority, t.parent, " \
-               "t.estimate_minutes, t.labels, t.created_at, t.updated_at, t.closed_at, " \
-               "t.block_reason, t.project_id"
-
-
 class Task:
     __slots__ = ("id", "project", "title", "description", "status", "priority", "parent",
                  "estimate_minutes", "labels", "created_at", "updated_at", "closed_at",
@@ -3823,31 +4131,17 @@ class Task:
         return f"{self.id}  {where}P{self.priority} {self.status:<11} {self.title}{est}{labels}"
 
 
-def load_tasks(store, where, params, order="t.priority, t.created_at", limit=None):
-    sql = "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id " \
-          f"WHERE {where} ORDER BY {order}"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return tasks_with_deps(store, store.all(sql, params))
-
-
 def tasks_with_deps(store, rows):
     """Task objects for rows of TASK_COLUMNS, with their dependency ids."""
-    deps = {}
-    ids = [r[0] for r in rows]
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for tid, dep in store.all("SELECT task_id, depends_on FROM task_deps WHERE task_id IN "
-                                  f"({','.join('?' * len(chunk))}) ORDER BY depends_on", chunk):
-            deps.setdefault(tid, []).append(dep)
+    deps = task_dependencies_of(store, [r[0] for r in rows])
     return [Task(r, deps.get(r[0], ())) for r in rows]
 
 
 def get_task(store, tid):
-    tasks = load_tasks(store, "t.id = ?", (tid,))
-    if not tasks:
+    row = task_row(store, tid)
+    if row is None:
         raise UserError(f"no task {tid}")
-    return tasks[0]
+    return tasks_with_deps(store, [row])[0]
 
 
 def _session_env():
@@ -3866,7 +4160,7 @@ def add_task(store, project_id, title, description="", priority=2, parent=None, 
         raise UserError("estimate must be a whole number of minutes")
     now = time.time() if now is None else now
     for dep in list(after) + ([parent] if parent else []):
-        owner = store.scalar("SELECT project_id FROM tasks WHERE id=?", (dep,))
+        owner = task_project(store, dep)
         if owner is None:
             raise UserError(f"no task {dep}")
         if owner != project_id:
@@ -3874,22 +4168,18 @@ def add_task(store, project_id, title, description="", priority=2, parent=None, 
     for _ in range(20):
         tid = new_id("t-")
         try:
-            store.execute(
-                "INSERT INTO tasks(id, project_id, title, description, status, priority, parent,"
-                " estimate_minutes, labels, created_at, updated_at, closed_at) "
-                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                (tid, project_id, title, redact(description or ""), status, priority, parent,
-                 estimate, " ".join(dict.fromkeys(str(l).strip() for l in labels if str(l).strip())),
-                 now, now, now if status in ("done", "cancelled") else None))
+            insert_task(store, tid, project_id, title, redact(description or ""), status, priority,
+                        parent, estimate,
+                        " ".join(dict.fromkeys(str(l).strip() for l in labels if str(l).strip())),
+                        now, now if status in ("done", "cancelled") else None)
             break
         except store.apsw.ConstraintError:
             continue
     else:
         raise StoreError("could not allocate a task id")
     for dep in dict.fromkeys(after):
-        store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)", (tid, dep))
-    store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, note)"
-                  " VALUES(?,?,?,?,?,?)", (tid, now, None, status, _session_env(), "created"))
+        insert_task_dependency(store, tid, dep)
+    record_task_event(store, tid, now, None, status, _session_env(), "created")
     return tid
 
 
@@ -3904,7 +4194,7 @@ def dependency_path(store, start, goal):
                 path.append(node)
                 node = parent[node]
             return path[::-1]
-        for (nxt,) in store.all("SELECT depends_on FROM task_deps WHERE task_id=?", (node,)):
+        for nxt in task_dependencies(store, node):
             if nxt not in parent:
                 parent[nxt] = node
                 stack.append(nxt)
@@ -3920,11 +4210,11 @@ def add_dependency(store, tid, dep):
     path = dependency_path(store, dep, tid)
     if path:
         cycle = [tid] + path
-        titles = {t: store.scalar("SELECT title FROM tasks WHERE id=?", (t,)) for t in cycle}
+        titles = {t: task_title(store, t) for t in cycle}
         names = " -> ".join(f"{t} ({titles[t]})" for t in cycle)
         raise UserError(f"refused: {tid} depending on {dep} would close a cycle: {names}")
-    store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)", (tid, dep))
-    store.execute("UPDATE tasks SET updated_at=? WHERE id=?", (time.time(), tid))
+    insert_task_dependency(store, tid, dep)
+    touch_task(store, tid, time.time())
 
 
 TRANSITIONS = {
@@ -3941,19 +4231,13 @@ ACTION_VERBS = {"start": "start", "done": "finish", "reopen": "reopen", "cancel"
                 "block": "block"}
 
 
-def unfinished_dependencies(store, tid):
-    return store.all("SELECT t.id, t.title, t.status FROM task_deps d JOIN tasks t ON "
-                     "t.id = d.depends_on WHERE d.task_id=? AND t.status != 'done' "
-                     "ORDER BY t.id", (tid,))
-
-
 def change_status(store, tid, action, force=False, reason=None):
     """One status change, checked against the current status inside the write transaction (so
     two processes racing on the same task cannot both win)."""
     allowed, to = TRANSITIONS[action]
     now = time.time()
     with store.write():
-        current = store.scalar("SELECT status FROM tasks WHERE id=?", (tid,))
+        current = task_status(store, tid)
         if current is None:
             raise UserError(f"no task {tid}")
         if current == to and action != "block":
@@ -3969,10 +4253,8 @@ def change_status(store, tid, action, force=False, reason=None):
                                 f"dependencies: {names}; finish them or use --force")
         closed = now if to in ("done", "cancelled") else None
         note = redact(reason) if reason else None
-        store.execute("UPDATE tasks SET status=?, updated_at=?, closed_at=?, block_reason=? "
-                      "WHERE id=?", (to, now, closed, note, tid))
-        store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, session_id, "
-                      "note) VALUES(?,?,?,?,?,?)", (tid, now, current, to, _session_env(), note))
+        set_task_status(store, tid, to, now, closed, note)
+        record_task_event(store, tid, now, current, to, _session_env(), note)
     return current, to
 
 
@@ -3981,26 +4263,16 @@ def ready_tasks(store, project_id, limit=None):
     steps, and the steps of a task that waits for a dependency wait with it.  Candidates are
     read lazily in index order, so the query stops as soon as `limit` tasks qualify.
     project_id None: every project."""
-    cursor = store.execute(
-        "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
-        " WHERE " + ("t.project_id = ?" if project_id is not None else "?1 IS NULL") +
-        " AND t.status = 'open'"
-        " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on"
-        "  WHERE d.task_id = t.id AND u.status != 'done')"
-        " AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent = t.id"
-        "  AND c.status NOT IN ('done', 'cancelled'))"
-        " ORDER BY t.priority, t.created_at", (project_id,))
+    cursor = ready_candidates(store, project_id)
     waiting = {}                # ancestor id -> whether it (or its own ancestors) waits
 
     def ancestor_waits(tid):
         if tid is None:
             return False
         if tid not in waiting:
-            blocked = store.one("SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on "
-                                "WHERE d.task_id = ? AND u.status != 'done' LIMIT 1", (tid,))
+            blocked = task_waits(store, tid)
             waiting[tid] = False            # guards against a parent loop
-            waiting[tid] = bool(blocked) or ancestor_waits(
-                store.scalar("SELECT parent FROM tasks WHERE id=?", (tid,)))
+            waiting[tid] = blocked or ancestor_waits(task_parent(store, tid))
         return waiting[tid]
 
     rows = []
@@ -4016,8 +4288,7 @@ def ready_tasks(store, project_id, limit=None):
 def task_tree_lines(store, root_ids, project_id):
     lines = []
     children = {}
-    for t in load_tasks(store, "t.project_id = ? AND t.parent IS NOT NULL", (project_id,),
-                        order="t.created_at, t.rowid"):
+    for t in tasks_with_deps(store, plan_step_rows(store, project_id)):
         children.setdefault(t.parent, []).append(t)
     mark = {"open": "[ ]", "in_progress": "[>]", "blocked": "[!]", "done": "[x]",
             "cancelled": "[-]"}
@@ -4203,10 +4474,9 @@ def create_plan(store, project_id, goal, steps, now=None):
                                 status="done" if s.get("done") else "open", now=now + i * 1e-3))
         for tid, s in zip(ids, steps):
             for d in s["depends_on"]:
-                store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)",
-                              (tid, ids[d - 1]))
+                insert_task_dependency(store, tid, ids[d - 1])
         if all(s.get("done") for s in steps):
-            store.execute("UPDATE tasks SET status='done', closed_at=? WHERE id=?", (now, root))
+            close_plan(store, root, now)
     return root, ids
 
 
