@@ -1206,6 +1206,17 @@ def open_store(cfg, busy_ms=5000, create=True):
 
 # -- projects ------------------------------------------------------------------------------------
 
+def ids_with_prefix(store, table, text, project_id=None, limit=6):
+    """The ids of memories, tasks or sessions that start with text, in id order; of one
+    project unless project_id is None."""
+    assert table in ("memories", "tasks", "sessions")
+    sql = f"SELECT id FROM {table} WHERE id >= ? AND id < ?"
+    params = [text, text + "\uffff"]
+    if project_id is not None:
+        sql += " AND project_id = ?"
+        params.append(project_id)
+    return [r[0] for r in store.all(sql + " ORDER BY id LIMIT ?", params + [limit])]
+
 
 def remove_project(store, key):
     """Delete a project and everything recorded under it (the doctor's probe project).
@@ -1241,6 +1252,127 @@ def probe_stored(store, key, session_id, content):
 
 
 # -- sessions ------------------------------------------------------------------------------------
+
+# a session as `session list` and `session show` print it
+_SESSION_ROWS = ("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
+                 "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, "
+                 "s.summary_id, s.imported FROM sessions s JOIN projects p ON p.id = s.project_id")
+
+
+def session_rows(store, project_id, limit=20):
+    """The newest sessions of the project (of every project when project_id is None)."""
+    if project_id is None:
+        return store.all(_SESSION_ROWS + " WHERE 1 ORDER BY s.started_at DESC LIMIT ?", (limit,))
+    return store.all(_SESSION_ROWS + " WHERE s.project_id = ? ORDER BY s.started_at DESC LIMIT ?",
+                     (project_id, limit))
+
+
+def session_row(store, session_id):
+    return store.one(_SESSION_ROWS + " WHERE s.id = ?", (session_id,))
+
+
+def session_record(store, session_id):
+    """(the session's row as SESSIONS.record, its project's name), or None."""
+    row = store.one("SELECT " + SESSIONS.cols() + ", p.name FROM sessions s JOIN projects p ON "
+                    "p.id = s.project_id WHERE s.id=?", (session_id,))
+    if row is None:
+        return None
+    return SESSIONS.record(row), row[-1]
+
+
+def session_exists(store, session_id):
+    return store.one("SELECT 1 FROM sessions WHERE id=?", (session_id,)) is not None
+
+
+def session_summary_id(store, session_id):
+    return store.scalar("SELECT summary_id FROM sessions WHERE id=?", (session_id,))
+
+
+def set_session_summary(store, session_id, memory_id):
+    store.execute("UPDATE sessions SET summary_id=? WHERE id=?", (memory_id, session_id))
+
+
+def end_idle_session(store, session_id):
+    """A session that ended without telling: it ended when it was last seen."""
+    store.execute("UPDATE sessions SET status='ended', ended_at=last_seen_at, "
+                  "end_reason=coalesce(end_reason, 'no SessionEnd') WHERE id=?", (session_id,))
+
+
+def insert_imported_session(store, session_id, project_id, first, last, transcript_path):
+    """A session read from a past transcript, ended at its last line."""
+    store.execute("INSERT INTO sessions(id, project_id, cli, source, status, started_at,"
+                  " last_seen_at, ended_at, end_reason, transcript_path, imported)"
+                  " VALUES(?,?,'claude','import','ended',?,?,?,'imported',?,1)",
+                  (session_id, project_id, first, last, last, transcript_path))
+
+
+def recount_imported_session(store, session_id):
+    """An imported session's counters, from the memories it holds now."""
+    store.execute(
+        "UPDATE sessions SET prompts=(SELECT count(*) FROM memories WHERE session_id=?1 "
+        "AND type='prompt'), tool_events=(SELECT count(*) FROM memories WHERE "
+        "session_id=?1 AND type IN ('edit','command','error')), errors=(SELECT count(*) "
+        "FROM memories WHERE session_id=?1 AND type='error') WHERE id=?1 AND imported=1",
+        (session_id,))
+
+
+def last_other_summary(store, project_id, session_id):
+    """(memory id, text) of the newest summary of another session of the project, or
+    (None, None)."""
+    sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
+                       "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
+                       "LIMIT 1", (project_id, session_id))
+    if sid is None:
+        return None, None
+    return store.one("SELECT m.id, m.content FROM sessions s JOIN memories m ON "
+                     "m.id = s.summary_id WHERE s.id=? AND m.project_id=?",
+                     (sid, project_id)) or (None, None)
+
+
+# `+project_id` in the queries of one session's memories: the planner must take the session
+# index, not a project-wide one (without it a summary scanned every memory of the project:
+# 13 ms at 10,000 memories, not 0.5)
+
+def session_memory_counts(store, session_id, project_id):
+    """(type, count, earliest created_at) of the session's memories in the project, summaries
+    aside."""
+    return store.all("SELECT type, count(*), min(created_at) FROM memories WHERE session_id=? AND "
+                     "+project_id=? AND type != 'summary' GROUP BY type", (session_id, project_id))
+
+
+def session_memory_texts(store, session_id, project_id, types, newest=False, limit=-1):
+    """(id, type, content) of the session's memories of these types: the first `limit`, or the
+    last `limit` with newest; always oldest first."""
+    order = "DESC" if newest else "ASC"
+    rows = store.all(f"SELECT id, type, content FROM memories WHERE session_id=? AND "
+                     f"+project_id=? AND type IN ({','.join('?' * len(types))}) ORDER BY "
+                     f"created_at {order}, rowid {order} LIMIT ?",
+                     (session_id, project_id, *types, limit))
+    return rows[::-1] if newest else rows
+
+
+def session_edited_files(store, session_id, project_id, limit=-1):
+    """The files the session edited, most edited first."""
+    return [p for p, _ in store.all(
+        "SELECT path, count(*) AS n FROM memories WHERE session_id=? AND +project_id=? AND "
+        "type='edit' AND path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT ?",
+        (session_id, project_id, limit))]
+
+
+def session_edited_file_count(store, session_id, project_id):
+    return store.scalar("SELECT count(DISTINCT path) FROM memories WHERE session_id=? "
+                        "AND +project_id=? AND type='edit' AND path IS NOT NULL",
+                        (session_id, project_id), default=0)
+
+
+def session_task_events(store, project_id, session_id, start, end):
+    """(task id, title, from, to) of the project's task changes made in the session (or, when
+    no session was recorded with the change, between start and end)."""
+    return store.all(
+        "SELECT e.task_id, t.title, e.from_status, e.to_status FROM task_events e JOIN tasks t ON "
+        "t.id = e.task_id WHERE t.project_id = ? AND (e.session_id = ? OR (e.session_id IS NULL "
+        "AND e.at BETWEEN ? AND ?)) ORDER BY e.at, e.rowid",
+        (project_id, session_id, start, end))
 
 def clear_summary(store, memory_id):
     """No session points at this summary memory any more (it is being deleted)."""
@@ -1291,6 +1423,57 @@ def session_has_memory_like(store, session_id, mtype, fragment):
     """Whether the session already holds a memory of this type whose text contains fragment."""
     return store.one("SELECT 1 FROM memories WHERE session_id=? AND type=? AND "
                      "instr(content, ?) > 0 LIMIT 1", (session_id, mtype, fragment)) is not None
+
+
+def memory_row(store, memory_id):
+    """The memory's row (MEMORY_COLUMNS), or None."""
+    return store.one("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.id=?", (memory_id,))
+
+
+def recent_memory_rows(store, project_id, mtype=None, limit=20):
+    """The newest memories (MEMORY_COLUMNS rows) of the project (every project when project_id
+    is None), of one type when mtype is given."""
+    sql = "SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON p.id = m.project_id"
+    where, params = [], []
+    if project_id is not None:
+        where.append("m.project_id = ?")
+        params.append(project_id)
+    if mtype:
+        where.append("m.type = ?")
+        params.append(mtype)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?"
+    params.append(limit)
+    return store.all(sql, params)
+
+
+def task_memory_rows(store, task_id, project_id):
+    """The project's memories (MEMORY_COLUMNS rows) linked to the task, oldest first."""
+    return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.task_id=? AND m.project_id=? "
+                     "ORDER BY m.created_at", (task_id, project_id))
+
+
+def memory_content(store, memory_id):
+    return store.scalar("SELECT content FROM memories WHERE id=?", (memory_id,))
+
+
+def memory_rowid_and_type(store, memory_id):
+    return store.one("SELECT rowid, type FROM memories WHERE id=?", (memory_id,))
+
+
+def session_memories_to_summarise(store, session_id):
+    """(type, content) of the session's memories, summaries aside, oldest first."""
+    return store.all("SELECT type, content FROM memories WHERE session_id=? AND type != "
+                     "'summary' ORDER BY created_at", (session_id,))
+
+
+def memory_rowid_and_content(store, memory_id):
+    """(rowid, content) of the memory, or (None, None)."""
+    return store.one("SELECT rowid, content FROM memories WHERE id=?", (memory_id,)) or \
+        (None, None)
 
 
 def memory_id_by_hash(store, project_id, digest):
@@ -1377,6 +1560,16 @@ def load_tasks(store, where, params, order="t.priority, t.created_at", limit=Non
     if limit:
         sql += f" LIMIT {int(limit)}"
     return tasks_with_deps(store, store.all(sql, params))
+
+
+def unfinished_plan_roots(store, project_id, every_project=False):
+    """Ids of the top-level tasks that are unfinished or have an unfinished step: of the
+    project, or of every project."""
+    return [r[0] for r in store.all(
+        "SELECT id FROM tasks t WHERE (project_id=?1 OR (?1 IS NULL AND ?2)) AND parent IS "
+        "NULL AND (status NOT IN ('done','cancelled') OR EXISTS (SELECT 1 FROM tasks c WHERE "
+        "c.parent=t.id AND c.status NOT IN ('done','cancelled'))) ORDER BY project_id, "
+        "priority, created_at", (project_id, every_project))]
 
 
 def task_row(store, tid, project_id=None):
@@ -1536,6 +1729,12 @@ def current_task_id(store, project_id):
 
 # -- injections and compaction snapshots --------------------------------------------------------
 
+def latest_snapshot(store, session_id):
+    """The text of the session's newest compaction snapshot, or None."""
+    return store.scalar("SELECT content FROM session_snapshots WHERE session_id=? ORDER BY at DESC "
+                        "LIMIT 1", (session_id,))
+
+
 def delete_snapshots_holding(store, needle, project_id=None):
     """Delete the compaction snapshots holding needle (of one project's sessions, or of every
     project when project_id is None); returns how many went."""
@@ -1548,6 +1747,27 @@ def delete_snapshots_holding(store, needle, project_id=None):
 
 
 # -- embeddings: spaces, vector tables, the query cache, the breaker ----------------------------
+
+
+def pending_count(store):
+    """How many memories wait for a vector."""
+    return store.scalar("SELECT count(*) FROM embed_pending", default=0)
+
+
+def embedded_count(store, model):
+    """How many memories have a vector of this model."""
+    return store.scalar("SELECT count(*) FROM memories m JOIN embed_spaces s ON "
+                        "s.id = m.embed_space WHERE s.model=?", (model,), default=0)
+
+
+def breaker_state(store, name):
+    """(state, fail_counter, opened_at) of the named breaker, or None before its first call."""
+    return store.one("SELECT state, fail_counter, opened_at FROM breaker WHERE name=?", (name,))
+
+
+def vec_version(conn):
+    """sqlite-vec's version, in a connection that has loaded it."""
+    return conn.execute("SELECT vec_version()").fetchall()[0][0]
 
 
 def pending_batch(store, n):
@@ -1596,12 +1816,139 @@ def gc_tidy(store, cutoff=None):
         store.execute("DELETE FROM injections WHERE at < ?", (cutoff,))
 
 
+def quick_check(store):
+    """SQLite's quick_check: "ok", or what is wrong."""
+    return store.scalar("PRAGMA quick_check", default="?")
+
+
+def record_counts(store):
+    """(memories, tasks, projects) in the whole database."""
+    return store.one("SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM tasks),"
+                     " (SELECT count(*) FROM projects)")
+
+
+def probe_fts5(conn):
+    """Raises apsw.Error when this SQLite lacks FTS5 (conn: a scratch in-memory database)."""
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+
+
 def vacuum(store):
     store.execute("INSERT INTO memories_fts(memories_fts) VALUES('optimize')")
     store.execute("VACUUM")
 
 
 # -- export / import: derived from the tables' column lists -------------------------------------
+
+EXPORT_VERSION = 1
+
+
+def export_records(store):
+    """Everything worth keeping as JSON-ready dicts, in a stable order: one record per row of
+    each exported table, with every column that is not `local` (vectors are not exported: they
+    are embedded again)."""
+    yield {"kind": "devstream-export", "version": EXPORT_VERSION, "schema": SCHEMA_VERSION}
+    for table in EXPORTED_TABLES:
+        pairs = table.exported()
+        cols = ["p.key" if c == "project_id" else f"{table.alias}.{c}" for c, _ in pairs]
+        sql = f"SELECT {', '.join(cols)} FROM {table.name} {table.alias}"
+        if "project_id" in table.columns:
+            sql += f" JOIN projects p ON p.id = {table.alias}.project_id"
+        keys = [k for _, k in pairs]
+        lists = [k for c, k in pairs if c in table.lists]
+        for row in store.all(sql + f" ORDER BY {table.order}"):
+            rec = {"kind": table.kind}
+            rec.update(zip(keys, row))
+            for k in lists:
+                rec[k] = rec[k].split() if rec[k] else []
+            yield rec
+
+
+def parse_export(lines):
+    """Validate every line before anything is written; UserError names the first bad line."""
+    required = {"devstream-export": {"version"}}
+    for table in EXPORTED_TABLES:
+        required[table.kind] = {k for c, k in table.exported() if c in table.required}
+    records = []
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json_loads(raw)
+        except ValueError as exc:
+            raise UserError(f"line {n}: not JSON ({exc}); nothing was imported") from None
+        if not isinstance(rec, dict) or rec.get("kind") not in required:
+            raise UserError(f"line {n}: not a DevStream export record; nothing was imported")
+        missing = required[rec["kind"]] - set(rec)
+        if missing:
+            raise UserError(f"line {n}: {rec['kind']} lacks {', '.join(sorted(missing))}; "
+                            "nothing was imported")
+        if rec["kind"] == "memory" and rec["type"] not in MEMORY_TYPES:
+            raise UserError(f"line {n}: unknown memory type {rec['type']!r}; nothing was imported")
+        if rec["kind"] == "memory" and not str(rec["content"]).strip():
+            raise UserError(f"line {n}: empty memory content; nothing was imported")
+        if rec["kind"] == "task" and rec["status"] not in TASK_STATUSES:
+            raise UserError(f"line {n}: unknown task status {rec['status']!r}; nothing was "
+                            "imported")
+        records.append(rec)
+    return records
+
+
+def import_records(store, records):
+    """All records in one transaction; existing ids and identical content are skipped, so
+    importing twice adds nothing.  A field that is absent (or null, where the column has a
+    default) takes the column's default."""
+    tables = {t.kind: t for t in EXPORTED_TABLES}
+    added = {t.kind: 0 for t in EXPORTED_TABLES}
+    with store.write():
+        defaults = {t.kind: {r[1] for r in store.all(f"PRAGMA table_info({t.name})")
+                             if r[4] is not None} for t in EXPORTED_TABLES}
+        pids = {}
+
+        def pid_of(key):
+            if key not in pids:
+                pids[key] = store.scalar("SELECT id FROM projects WHERE key=?", (key,))
+                if pids[key] is None:
+                    raise UserError(f"project {key!r} is used before its project record")
+            return pids[key]
+        for rec in records:
+            kind = rec["kind"]
+            table = tables.get(kind)
+            if table is None:
+                continue                                # the header
+            values = {}
+            for col, key in table.exported():
+                value = rec.get(key)
+                if value is None and (key not in rec or col in defaults[kind]):
+                    continue
+                if col == "project_id":
+                    value = pid_of(value)
+                elif col in table.lists and table is not MEMORIES:
+                    value = " ".join(value or [])
+                values[col] = value
+            if table is MEMORIES:
+                added[kind] += import_memory(store, values)
+                continue
+            if table.identity and store.one(
+                    f"SELECT 1 FROM {table.name} WHERE " +
+                    " AND ".join(f"{c} IS ?" for c in table.identity),
+                    [values.get(c) for c in table.identity]):
+                continue
+            store.execute(f"INSERT OR IGNORE INTO {table.name}({', '.join(values)}) VALUES"
+                          f"({','.join('?' * len(values))})", list(values.values()))
+            added[kind] += store.conn.changes()
+    return added
+
+
+def import_memory(store, values):
+    """An exported memory goes in as add_memory stores one (redacted, hashed, indexed, queued
+    for an embedding); returns 1 when it was new."""
+    if store.one("SELECT 1 FROM memories WHERE id=?", (values["id"],)):
+        return 0
+    _, created = add_memory(store, values.pop("project_id"), values.pop("type"),
+                            values.pop("content"), mid=values.pop("id"),
+                            tags=values.pop("tags", None) or [], **values)
+    return int(created)
+
 
 
 # ================================================================================================
@@ -4533,51 +4880,29 @@ def parse_checklist(text, default_title):
 def session_facts(store, session_id, full=False):
     """What happened in one session, from its memories, counters and task events.  Lists are
     cut to what a summary shows unless `full` (counts are always complete)."""
-    row = store.one("SELECT s.id, s.project_id, s.source, s.status, s.started_at, s.last_seen_at,"
-                    " s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors,"
-                    " s.compactions, s.resumes, s.summary_id, s.imported, p.name FROM sessions s"
-                    " JOIN projects p ON p.id = s.project_id WHERE s.id=?", (session_id,))
-    if row is None:
+    found = session_record(store, session_id)
+    if found is None:
         return None
-    keys = ("id", "project_id", "source", "status", "started_at", "last_seen_at", "ended_at",
-            "end_reason", "turns", "prompts", "tool_events", "errors", "compactions", "resumes",
-            "summary_id", "imported", "project")
-    facts = dict(zip(keys, row))
+    facts = found[0].as_dict()
+    facts["project"] = found[1]
     cap = -1 if full else 8
     counts, first = {}, None
     pid = facts["project_id"]     # a session that wandered into another project stays apart
-    # `+project_id`: the planner must take the session index, not a project-wide one (without
-    # it a summary scanned every memory of the project: 13 ms at 10,000 memories, not 0.5)
-    for mtype, n, earliest in store.all(
-            "SELECT type, count(*), min(created_at) FROM memories WHERE session_id=? AND "
-            "+project_id=? AND type != 'summary' GROUP BY type", (session_id, pid)):
+    for mtype, n, earliest in session_memory_counts(store, session_id, pid):
         counts[mtype] = n
         first = earliest if first is None else min(first, earliest)
     facts["counts"] = counts
 
     def texts(mtype, newest=False, limit=cap):
-        order = "DESC" if newest else "ASC"
-        rows = store.all(f"SELECT id, type, content FROM memories WHERE session_id=? AND "
-                         f"+project_id=? AND type IN ({','.join('?' * len(mtype))}) ORDER BY "
-                         f"created_at {order}, rowid {order} LIMIT ?",
-                         (session_id, pid, *mtype, limit))
-        return rows[::-1] if newest else rows
+        return session_memory_texts(store, session_id, pid, mtype, newest, limit)
     facts["prompts_text"] = [c for _, _, c in texts(("prompt",))]
-    facts["files"] = [p for p, _ in store.all(
-        "SELECT path, count(*) AS n FROM memories WHERE session_id=? AND +project_id=? AND "
-        "type='edit' AND path IS NOT NULL GROUP BY path ORDER BY n DESC, path LIMIT ?",
-        (session_id, pid, cap))]
-    facts["n_files"] = store.scalar("SELECT count(DISTINCT path) FROM memories WHERE session_id=? "
-                                    "AND +project_id=? AND type='edit' AND path IS NOT NULL",
-                                    (session_id, pid), default=0)
+    facts["files"] = session_edited_files(store, session_id, pid, cap)
+    facts["n_files"] = session_edited_file_count(store, session_id, pid)
     facts["failures"] = [c for _, _, c in texts(("error",), newest=True)]
     facts["decisions"] = texts(("decision", "learning"))
     end = facts["ended_at"] or facts["last_seen_at"]
-    facts["tasks"] = store.all(
-        "SELECT e.task_id, t.title, e.from_status, e.to_status FROM task_events e JOIN tasks t ON "
-        "t.id = e.task_id WHERE t.project_id = ? AND (e.session_id = ? OR (e.session_id IS NULL "
-        "AND e.at BETWEEN ? AND ?)) ORDER BY e.at, e.rowid",
-        (facts["project_id"], session_id, facts["started_at"], end + 1))
+    facts["tasks"] = session_task_events(store, facts["project_id"], session_id,
+                                         facts["started_at"], end + 1)
     if first is not None:
         facts["started_at"] = min(facts["started_at"], first)
     return facts
@@ -4633,17 +4958,16 @@ def write_summary(store, session_id, text=None, reason=None):
     body = text or render_summary(facts)
     old = facts["summary_id"]
     if old:
-        rowid = store.scalar("SELECT rowid FROM memories WHERE id=?", (old,))
+        rowid, content = memory_rowid_and_content(store, old)
         if rowid is not None:
-            if store.scalar("SELECT content FROM memories WHERE rowid=?", (rowid,)) == \
-                    truncate(body.strip(), MAX_MEMORY_CHARS):
+            if content == truncate(body.strip(), MAX_MEMORY_CHARS):
                 return old
             delete_memory(store, rowid)
     end = facts["ended_at"] or facts["last_seen_at"]
     # every part of a summary comes from stored memories and task titles, redacted already
     mid, _ = add_memory(store, facts["project_id"], "summary", body, session_id=session_id,
                         created_at=end, redacted=True)
-    store.execute("UPDATE sessions SET summary_id=? WHERE id=?", (mid, session_id))
+    set_session_summary(store, session_id, mid)
     return mid
 
 
@@ -4654,22 +4978,14 @@ def catch_up_summaries(store, project_id, current_session, idle_s=1800, clis_wit
     stale = open_sessions_to_close(store, project_id, current_session, time.time() - idle_s,
                                    clis_without_end)
     for sid in stale:
-        store.execute("UPDATE sessions SET status='ended', ended_at=last_seen_at, "
-                      "end_reason=coalesce(end_reason, 'no SessionEnd') WHERE id=?", (sid,))
+        end_idle_session(store, sid)
         write_summary(store, sid)
 
 
 def last_summary_block(store, project_id, session_id, source, budget):
     # on resume the conversation already holds what this session was shown, and its own
     # summary is not news to it: the newest summary of another session is the candidate
-    sid = store.scalar("SELECT id FROM sessions WHERE project_id=? AND id IS NOT ? AND "
-                       "summary_id IS NOT NULL ORDER BY coalesce(ended_at, last_seen_at) DESC "
-                       "LIMIT 1", (project_id, session_id))
-    if sid is None:
-        return None, []
-    mid, content = store.one("SELECT m.id, m.content FROM sessions s JOIN memories m ON "
-                             "m.id = s.summary_id WHERE s.id=? AND m.project_id=?",
-                             (sid, project_id)) or (None, None)
+    mid, content = last_other_summary(store, project_id, session_id)
     if not mid:
         return None, []
     text = f"### Last session [{mid}]\n" + inert(content, budget - 40, multiline=True)
@@ -4677,11 +4993,10 @@ def last_summary_block(store, project_id, session_id, source, budget):
 
 
 def snapshot_block(store, session_id, budget):
-    row = store.one("SELECT content FROM session_snapshots WHERE session_id=? ORDER BY at DESC "
-                    "LIMIT 1", (session_id,))
-    if not row:
+    content = latest_snapshot(store, session_id)
+    if content is None:
         return None, []
-    return "### This session before compaction\n" + inert(row[0], budget - 40, multiline=True), []
+    return "### This session before compaction\n" + inert(content, budget - 40, multiline=True), []
 
 
 def spawn_detached(args):
@@ -4914,12 +5229,8 @@ def import_transcript(store, path, forced=None, fallback=None):
             pids[sid] = store.project_id(proj)
             if proj.name not in names:
                 names.append(proj.name)
-            exists = store.one("SELECT imported FROM sessions WHERE id=?", (sid,))
-            if exists is None:
-                store.execute("INSERT INTO sessions(id, project_id, cli, source, status, started_at,"
-                              " last_seen_at, ended_at, end_reason, transcript_path, imported)"
-                              " VALUES(?,?,'claude','import','ended',?,?,?,'imported',?,1)",
-                              (sid, pids[sid], first, last, last, path))
+            if not session_exists(store, sid):
+                insert_imported_session(store, sid, pids[sid], first, last, path)
                 new_sessions += 1
         for sid, ts, mtype, content, mpath in captured:
             try:
@@ -4929,186 +5240,11 @@ def import_transcript(store, path, forced=None, fallback=None):
                 continue
             new_memories += created
         for sid in sessions:
-            store.execute(
-                "UPDATE sessions SET prompts=(SELECT count(*) FROM memories WHERE session_id=?1 "
-                "AND type='prompt'), tool_events=(SELECT count(*) FROM memories WHERE "
-                "session_id=?1 AND type IN ('edit','command','error')), errors=(SELECT count(*) "
-                "FROM memories WHERE session_id=?1 AND type='error') WHERE id=?1 AND imported=1",
-                (sid,))
-            if store.scalar("SELECT summary_id FROM sessions WHERE id=?", (sid,)) is None:
+            recount_imported_session(store, sid)
+            if session_summary_id(store, sid) is None:
                 if write_summary(store, sid):
                     new_memories += 1
     return new_sessions, new_memories, skipped, bad_lines, names
-
-
-# -- export / import ----------------------------------------------------------------------------
-
-EXPORT_VERSION = 1
-
-
-def export_records(store):
-    """Everything worth keeping as JSON-ready dicts, in a stable order (vectors are not
-    exported: they are re-embedded)."""
-    yield {"kind": "devstream-export", "version": EXPORT_VERSION, "schema": SCHEMA_VERSION}
-    for key, root, name, created in store.all("SELECT key, root, name, created_at FROM projects "
-                                              "ORDER BY key"):
-        yield {"kind": "project", "key": key, "root": root, "name": name, "created_at": created}
-    for row in store.all(
-            "SELECT s.id, p.key, s.cli, s.source, s.status, s.started_at, s.last_seen_at, "
-            "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, s.compactions,"
-            " s.resumes, s.summary_id, s.imported, s.transcript_path FROM sessions s JOIN projects"
-            " p ON p.id = s.project_id ORDER BY p.key, s.started_at, s.id"):
-        keys = ("id", "project", "cli", "source", "status", "started_at", "last_seen_at",
-                "ended_at", "end_reason", "turns", "prompts", "tool_events", "errors",
-                "compactions", "resumes", "summary_id", "imported", "transcript_path")
-        yield dict({"kind": "session"}, **dict(zip(keys, row)))
-    for row in store.all("SELECT m.id, p.key, m.type, m.content, m.tags, m.path, m.session_id, "
-                         "m.task_id, m.created_at FROM memories m JOIN projects p ON "
-                         "p.id = m.project_id ORDER BY p.key, m.created_at, m.id"):
-        keys = ("id", "project", "type", "content", "tags", "path", "session_id", "task_id",
-                "created_at")
-        rec = dict(zip(keys, row))
-        rec["tags"] = rec["tags"].split() if rec["tags"] else []
-        yield dict({"kind": "memory"}, **rec)
-    for row in store.all("SELECT t.id, p.key, t.title, t.description, t.status, t.priority, "
-                         "t.parent, t.estimate_minutes, t.labels, t.block_reason, t.created_at, "
-                         "t.updated_at, t.closed_at FROM tasks t JOIN projects p ON "
-                         "p.id = t.project_id ORDER BY p.key, t.created_at, t.id"):
-        keys = ("id", "project", "title", "description", "status", "priority", "parent",
-                "estimate_minutes", "labels", "block_reason", "created_at", "updated_at",
-                "closed_at")
-        rec = dict(zip(keys, row))
-        rec["labels"] = rec["labels"].split() if rec["labels"] else []
-        yield dict({"kind": "task"}, **rec)
-    for tid, dep in store.all("SELECT task_id, depends_on FROM task_deps ORDER BY task_id, "
-                              "depends_on"):
-        yield {"kind": "dependency", "task": tid, "depends_on": dep}
-    for row in store.all("SELECT task_id, at, from_status, to_status, session_id, note FROM "
-                         "task_events ORDER BY task_id, at, rowid"):
-        yield dict({"kind": "task_event"}, **dict(zip(("task", "at", "from", "to", "session_id",
-                                                        "note"), row)))
-    for row in store.all("SELECT session_id, at, trigger, content FROM session_snapshots "
-                         "ORDER BY session_id, at, rowid"):
-        yield dict({"kind": "snapshot"}, **dict(zip(("session", "at", "trigger", "content"), row)))
-
-
-_IMPORT_FIELDS = {
-    "devstream-export": {"version"},
-    "project": {"key", "root", "name", "created_at"},
-    "session": {"id", "project", "status", "started_at", "last_seen_at"},
-    "memory": {"id", "project", "type", "content", "created_at"},
-    "task": {"id", "project", "title", "status", "priority", "created_at", "updated_at"},
-    "dependency": {"task", "depends_on"},
-    "task_event": {"task", "at", "to"},
-    "snapshot": {"session", "at", "content"},
-}
-
-
-def parse_export(lines):
-    """Validate every line before anything is written; UserError names the first bad line."""
-    records = []
-    for n, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json_loads(raw)
-        except ValueError as exc:
-            raise UserError(f"line {n}: not JSON ({exc}); nothing was imported") from None
-        if not isinstance(rec, dict) or rec.get("kind") not in _IMPORT_FIELDS:
-            raise UserError(f"line {n}: not a DevStream export record; nothing was imported")
-        missing = _IMPORT_FIELDS[rec["kind"]] - set(rec)
-        if missing:
-            raise UserError(f"line {n}: {rec['kind']} lacks {', '.join(sorted(missing))}; "
-                            "nothing was imported")
-        if rec["kind"] == "memory" and rec["type"] not in MEMORY_TYPES:
-            raise UserError(f"line {n}: unknown memory type {rec['type']!r}; nothing was imported")
-        if rec["kind"] == "memory" and not str(rec["content"]).strip():
-            raise UserError(f"line {n}: empty memory content; nothing was imported")
-        if rec["kind"] == "task" and rec["status"] not in TASK_STATUSES:
-            raise UserError(f"line {n}: unknown task status {rec['status']!r}; nothing was "
-                            "imported")
-        records.append(rec)
-    return records
-
-
-def import_records(store, records):
-    """All records in one transaction; existing ids and identical content are skipped, so
-    importing twice adds nothing."""
-    added = {"project": 0, "session": 0, "memory": 0, "task": 0, "dependency": 0, "task_event": 0,
-             "snapshot": 0}
-    with store.write():
-        pids = {}
-
-        def pid_of(key):
-            if key not in pids:
-                pids[key] = store.scalar("SELECT id FROM projects WHERE key=?", (key,))
-                if pids[key] is None:
-                    raise UserError(f"project {key!r} is used before its project record")
-            return pids[key]
-        for rec in records:
-            k = rec["kind"]
-            if k == "project":
-                store.execute("INSERT OR IGNORE INTO projects(key, root, name, created_at) "
-                              "VALUES(?,?,?,?)", (rec["key"], rec["root"], rec["name"],
-                                                  rec["created_at"]))
-                added[k] += store.conn.changes()
-            elif k == "session":
-                store.execute(
-                    "INSERT OR IGNORE INTO sessions(id, project_id, cli, source, status, started_at,"
-                    " last_seen_at, ended_at, end_reason, turns, prompts, tool_events, errors,"
-                    " compactions, resumes, summary_id, imported, transcript_path) VALUES(?,?,?,?,?,"
-                    "?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec["id"], pid_of(rec["project"]), rec.get("cli") or "claude",
-                                 rec.get("source"), rec["status"], rec["started_at"],
-                                 rec["last_seen_at"], rec.get("ended_at"), rec.get("end_reason"),
-                                 rec.get("turns", 0), rec.get("prompts", 0),
-                                 rec.get("tool_events", 0), rec.get("errors", 0),
-                                 rec.get("compactions", 0), rec.get("resumes", 0),
-                                 rec.get("summary_id"), rec.get("imported", 0),
-                                 rec.get("transcript_path")))
-                added[k] += store.conn.changes()
-            elif k == "memory":
-                if store.one("SELECT 1 FROM memories WHERE id=?", (rec["id"],)):
-                    continue
-                _, created = add_memory(
-                    store, pid_of(rec["project"]), rec["type"], rec["content"],
-                    tags=rec.get("tags") or [], path=rec.get("path"),
-                    session_id=rec.get("session_id"), task_id=rec.get("task_id"),
-                    created_at=rec["created_at"], mid=rec["id"])
-                added[k] += created
-            elif k == "task":
-                store.execute(
-                    "INSERT OR IGNORE INTO tasks(id, project_id, title, description, status,"
-                    " priority, parent, estimate_minutes, labels, block_reason, created_at,"
-                    " updated_at, closed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec["id"], pid_of(rec["project"]), rec["title"], rec.get("description") or "",
-                     rec["status"], rec["priority"], rec.get("parent"),
-                     rec.get("estimate_minutes"), " ".join(rec.get("labels") or []),
-                     rec.get("block_reason"), rec["created_at"], rec["updated_at"],
-                     rec.get("closed_at")))
-                added[k] += store.conn.changes()
-            elif k == "dependency":
-                store.execute("INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?,?)",
-                              (rec["task"], rec["depends_on"]))
-                added[k] += store.conn.changes()
-            elif k == "task_event":
-                if store.one("SELECT 1 FROM task_events WHERE task_id=? AND at=? AND to_status=?",
-                             (rec["task"], rec["at"], rec["to"])):
-                    continue
-                store.execute("INSERT INTO task_events(task_id, at, from_status, to_status, "
-                              "session_id, note) VALUES(?,?,?,?,?,?)",
-                              (rec["task"], rec["at"], rec.get("from"), rec["to"],
-                               rec.get("session_id"), rec.get("note")))
-                added[k] += 1
-            elif k == "snapshot":
-                if store.one("SELECT 1 FROM session_snapshots WHERE session_id=? AND at=?",
-                             (rec["session"], rec["at"])):
-                    continue
-                store.execute("INSERT INTO session_snapshots(session_id, at, trigger, content) "
-                              "VALUES(?,?,?,?)", (rec["session"], rec["at"], rec.get("trigger"),
-                                                  rec["content"]))
-                added[k] += 1
-    return added
 
 
 # ================================================================================================
@@ -6910,9 +7046,8 @@ class Doctor:
                      unwritable)
             return
         try:
-            result = store.scalar("PRAGMA quick_check", default="?")
-            counts = store.one("SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM tasks),"
-                               " (SELECT count(*) FROM projects)")
+            result = quick_check(store)
+            counts = record_counts(store)
         except store.apsw.Error as exc:
             msg = store_failure(exc, path)
             self.add("database", "FAIL", msg, recover if damage_note(path) else
@@ -6933,7 +7068,7 @@ class Doctor:
         import apsw
         conn = apsw.Connection(":memory:")
         try:
-            conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+            probe_fts5(conn)
             self.add("fts5", "PASS", "FTS5 available")
         except apsw.Error as exc:
             self.add("fts5", "FAIL", f"FTS5 missing: {exc}", "./install.sh")
@@ -6945,7 +7080,7 @@ class Doctor:
         try:
             conn.enable_load_extension(True)
             conn.load_extension(path)
-            version = conn.execute("SELECT vec_version()").fetchall()[0][0]
+            version = vec_version(conn)
             self.add("sqlite-vec", "PASS", f"sqlite-vec {version}")
         except apsw.Error as exc:
             self.add("sqlite-vec", "WARN", f"sqlite-vec failed to load: {exc}",
@@ -6984,9 +7119,7 @@ class Doctor:
         try:
             model = serving_model(store, self.cfg) if store else (
                 BUILTIN_MODEL if self.cfg.embed_model in BUILTIN_NAMES else None)
-            embedded = store.scalar("SELECT count(*) FROM memories m JOIN embed_spaces s ON "
-                                    "s.id = m.embed_space WHERE s.model=?", (model,),
-                                    default=0) if store and model else 0
+            embedded = embedded_count(store, model) if store and model else 0
         finally:
             if store:
                 store.close()
@@ -7007,7 +7140,7 @@ class Doctor:
             return
         store = self._store()
         try:
-            row = store.one("SELECT state, fail_counter, opened_at FROM breaker WHERE name='ollama'")
+            row = breaker_state(store, "ollama")
         finally:
             store.close()
         if not row or row[0] == "closed":
@@ -7023,7 +7156,7 @@ class Doctor:
             return
         store = self._store()
         try:
-            n = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+            n = pending_count(store)
         finally:
             store.close()
         if n and self.cfg.embed_mode != "off":
@@ -7607,30 +7740,40 @@ def cli_store(create=True):
     return cfg, store
 
 
+def id_scope(store, args):
+    """The project whose ids a command resolves: the current one (-1 when it has recorded
+    nothing yet, so no id matches), or None with --all-projects."""
+    if args.flag("all_projects"):
+        return None
+    pid = store.project_id(cli_project(args), create=False)
+    return -1 if pid is None else pid
+
+
+ID_KINDS = {"memories": "memory", "tasks": "task", "sessions": "session"}
+
+
 def resolve_id(store, table, prefix, raw, project_id=None):
-    """Full id from any unique prefix (with or without the 'm-'/'t-' part)."""
-    text = raw.strip().lower()
-    if not text.startswith(prefix):
-        text = prefix + text
+    """Full id from any unique prefix (with or without the 'm-'/'t-' part), among the ids of
+    one project unless project_id is None."""
+    text = raw.strip()
+    if prefix:
+        text = text.lower()
+        if not text.startswith(prefix):
+            text = prefix + text
     if len(text) <= len(prefix):
         raise UserError(f"empty id {raw!r}")
-    sql = f"SELECT id FROM {table} WHERE id >= ? AND id < ?"
-    params = [text, text + "\uffff"]
-    if project_id is not None:
-        sql += " AND project_id = ?"
-        params.append(project_id)
-    rows = [r[0] for r in store.all(sql + " ORDER BY id LIMIT 6", params)]
+    rows = ids_with_prefix(store, table, text, project_id, 6)
     if not rows:
-        kind = "memory" if table == "memories" else "task"
-        raise UserError(f"no {kind} {raw!r}")
+        where = "" if project_id is None else \
+            " in this project (--all-projects looks in every project)"
+        raise UserError(f"no {ID_KINDS[table]} {raw!r}{where}")
     if len(rows) > 1 and text not in rows:
         raise UserError(f"{raw!r} is ambiguous: {', '.join(rows[:5])}{', ...' if len(rows) > 5 else ''}")
     return text if text in rows else rows[0]
 
 
 def get_memory(store, mid):
-    row = store.one("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                    "p.id = m.project_id WHERE m.id=?", (mid,))
+    row = memory_row(store, mid)
     return Hit(row) if row else None
 
 
@@ -7713,20 +7856,8 @@ def cmd_memory_search(args):
 def cmd_memory_list(args):
     cfg, store = cli_store()
     t = args.get("type")
-    sql = "SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON p.id = m.project_id"
-    where, params = [], []
-    if not args.flag("all_projects"):
-        pid = store.project_id(cli_project(args), create=False)
-        where.append("m.project_id = ?")
-        params.append(pid if pid is not None else -1)
-    if t:
-        where.append("m.type = ?")
-        params.append(t)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?"
-    params.append(args.get("limit", 20))
-    hits = [Hit(r) for r in store.all(sql, params)]
+    hits = [Hit(r) for r in recent_memory_rows(store, id_scope(store, args), t,
+                                               args.get("limit", 20))]
     emit(args, [h.as_json() for h in hits],
          "\n".join(memory_text(h) for h in hits) if hits else
          "no memories" + (f" of type {t}" if t else "") + ("" if args.flag("all_projects")
@@ -7736,7 +7867,7 @@ def cmd_memory_list(args):
 
 def cmd_memory_show(args):
     cfg, store = cli_store(create=False)
-    mid = resolve_id(store, "memories", "m-", args.positional[0])
+    mid = resolve_id(store, "memories", "m-", args.positional[0], id_scope(store, args))
     hit = get_memory(store, mid)
     emit(args, hit.as_json(), memory_text(hit, full=True))
     return 0
@@ -7755,11 +7886,11 @@ def cmd_memory_forget(args):
     if match is not None and not match.strip():
         raise UsageError("--match needs a non-empty TEXT")
     if match is None:
-        mid = resolve_id(store, "memories", "m-", args.positional[0])
+        mid = resolve_id(store, "memories", "m-", args.positional[0], id_scope(store, args))
         with store.write():
             fts_secure_delete(store)
-            rowid, mtype = store.one("SELECT rowid, type FROM memories WHERE id=?", (mid,))
-            store.execute("UPDATE sessions SET summary_id=NULL WHERE summary_id=?", (mid,))
+            rowid, mtype = memory_rowid_and_type(store, mid)
+            clear_summary(store, mid)
             delete_memory(store, rowid)
             purge_deleted_text(store)
         store_scrub(store)
@@ -7847,12 +7978,12 @@ def cmd_embed(args):
     if fd is None:
         raise UserError("another embedder is running; try again in a moment")
     try:
-        pending = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+        pending = pending_count(store)
         done, error = embed_pending(store, cfg, limit=args.get("limit"), progress=progress_bar,
                                     force=True)
     finally:
         os.close(fd)
-    left = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    left = pending_count(store)
     if error and done == 0 and pending:
         raise UserError(f"embedding failed: {error} (is Ollama running at {cfg.ollama_url} with "
                         f"`ollama pull {cfg.embed_model}`?)")
@@ -7935,20 +8066,9 @@ def _task_pid(store, args):
 
 def cmd_task_list(args):
     cfg, store = cli_store()
-    status = args.get("status")
-    where, params = [], []
-    if not args.flag("all_projects"):
-        where.append("t.project_id = ?")
-        params.append(_task_pid(store, args) or -1)
-    if status:
-        where.append("t.status = ?")
-        params.append(status)
-    elif not args.flag("all"):
-        where.append("t.status NOT IN ('done', 'cancelled')")
-    tasks = load_tasks(store, " AND ".join(where) or "1", params,
-                       order="CASE t.status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
-                             "WHEN 'open' THEN 2 ELSE 3 END, t.priority, t.created_at",
-                       limit=args.get("limit"))
+    tasks = tasks_with_deps(store, listed_task_rows(store, id_scope(store, args),
+                                                    args.get("status"), args.flag("all"),
+                                                    args.get("limit")))
     wide = args.flag("all_projects")
     emit(args, [t.as_json() for t in tasks],
          "\n".join(t.line(wide) for t in tasks) if tasks else "no tasks")
@@ -7967,19 +8087,13 @@ def cmd_task_ready(args):
 
 def cmd_task_show(args):
     cfg, store = cli_store()
-    tid = resolve_id(store, "tasks", "t-", args.positional[0])
+    tid = resolve_id(store, "tasks", "t-", args.positional[0], id_scope(store, args))
     t = get_task(store, tid)
-    dependents = [r[0] for r in store.all("SELECT task_id FROM task_deps WHERE depends_on=? "
-                                          "ORDER BY task_id", (tid,))]
-    children = [r[0] for r in store.all("SELECT id FROM tasks WHERE parent=? ORDER BY created_at",
-                                        (tid,))]
+    dependents = task_dependents(store, tid)
+    children = task_children(store, tid)
     history = [{"at": iso_time(at), "from": f, "to": to, "session_id": s, "note": n}
-               for at, f, to, s, n in store.all(
-                   "SELECT at, from_status, to_status, session_id, note FROM task_events "
-                   "WHERE task_id=? ORDER BY at, rowid", (tid,))]
-    mems = [Hit(r) for r in store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN "
-                                      "projects p ON p.id = m.project_id WHERE m.task_id=? "
-                                      "ORDER BY m.created_at", (tid,))]
+               for at, f, to, s, n in task_history(store, tid)]
+    mems = [Hit(r) for r in task_memory_rows(store, tid, t.project_id)]
     data = t.as_json()
     data.update(dependents=dependents, children=children, history=history,
                 memories=[m.as_json() for m in mems])
@@ -8013,14 +8127,10 @@ def cmd_task_tree(args):
     cfg, store = cli_store()
     wide = args.flag("all_projects")
     if args.positional:
-        roots = [resolve_id(store, "tasks", "t-", args.positional[0])]
+        roots = [resolve_id(store, "tasks", "t-", args.positional[0], id_scope(store, args))]
     else:
         pid = None if wide else _task_pid(store, args)
-        roots = [r[0] for r in store.all(
-            "SELECT id FROM tasks t WHERE (project_id=?1 OR (?1 IS NULL AND ?2)) AND parent IS "
-            "NULL AND (status NOT IN ('done','cancelled') OR EXISTS (SELECT 1 FROM tasks c WHERE "
-            "c.parent=t.id AND c.status NOT IN ('done','cancelled'))) ORDER BY project_id, "
-            "priority, created_at", (pid if pid is not None else None, wide))]
+        roots = unfinished_plan_roots(store, pid, wide)
     lines, shown = [], None
     for tid in roots:
         root = get_task(store, tid)
@@ -8036,15 +8146,14 @@ def cmd_task_tree(args):
 def task_tree_json(store, tid):
     """A task with its steps under "children", recursively."""
     t = get_task(store, tid).as_json()
-    t["children"] = [task_tree_json(store, r[0]) for r in store.all(
-        "SELECT id FROM tasks WHERE parent=? ORDER BY created_at, rowid", (tid,))]
+    t["children"] = [task_tree_json(store, c) for c in task_children(store, tid)]
     return t
 
 
 def _task_action(action):
     def handler(args):
         cfg, store = cli_store()
-        tid = resolve_id(store, "tasks", "t-", args.positional[0])
+        tid = resolve_id(store, "tasks", "t-", args.positional[0], id_scope(store, args))
         if action == "block" and not args.get("reason"):
             raise UsageError("task block needs --reason TEXT")
         before, after = change_status(store, tid, action, force=args.flag("force"),
@@ -8060,15 +8169,15 @@ def cmd_task_dep(args):
     cfg, store = cli_store()
     if not args.get("on"):
         raise UsageError("needs --on OTHER")
-    tid = resolve_id(store, "tasks", "t-", args.positional[0])
-    dep = resolve_id(store, "tasks", "t-", args.get("on"))
+    scope = id_scope(store, args)
+    tid = resolve_id(store, "tasks", "t-", args.positional[0], scope)
+    dep = resolve_id(store, "tasks", "t-", args.get("on"), scope)
     with store.write():
         if args.command.endswith("add"):
             add_dependency(store, tid, dep)
             msg = f"{tid} now depends on {dep}"
         else:
-            store.execute("DELETE FROM task_deps WHERE task_id=? AND depends_on=?", (tid, dep))
-            if store.conn.changes() == 0:
+            if not delete_task_dependency(store, tid, dep):
                 raise UserError(f"{tid} does not depend on {dep}")
             msg = f"{tid} no longer depends on {dep}"
     emit(args, get_task(store, tid).as_json(), msg)
@@ -8112,11 +8221,6 @@ def cmd_plan(args):
     return 0
 
 
-SESSION_ROW_SQL = ("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
-                   "s.ended_at, s.end_reason, s.turns, s.prompts, s.tool_events, s.errors, "
-                   "s.summary_id, s.imported FROM sessions s JOIN projects p ON p.id = s.project_id")
-
-
 def session_row_json(row):
     keys = ("id", "project", "source", "status", "started_at", "last_seen_at", "ended_at",
             "end_reason", "turns", "prompts", "tool_events", "errors", "summary_id", "imported")
@@ -8129,11 +8233,7 @@ def session_row_json(row):
 
 def cmd_session_list(args):
     cfg, store = cli_store()
-    where, params = "1", []
-    if not args.flag("all_projects"):
-        where, params = "s.project_id = ?", [store.project_id(cli_project(args), create=False) or -1]
-    rows = store.all(SESSION_ROW_SQL + f" WHERE {where} ORDER BY s.started_at DESC LIMIT ?",
-                     params + [args.get("limit", 20)])
+    rows = session_rows(store, id_scope(store, args), args.get("limit", 20))
     data = [session_row_json(r) for r in rows]
     wide = args.flag("all_projects")
     lines = [f"{d['id'][:36]:<36} " + (f"{d['project']:<16} " if wide else "") +
@@ -8147,18 +8247,10 @@ def cmd_session_list(args):
 
 def cmd_session_show(args):
     cfg, store = cli_store()
-    raw = args.positional[0]
-    rows = [r[0] for r in store.all("SELECT id FROM sessions WHERE id >= ? AND id < ? LIMIT 3",
-                                    (raw, raw + "\uffff"))]
-    if not rows:
-        raise UserError(f"no session {raw!r}")
-    if len(rows) > 1 and raw not in rows:
-        raise UserError(f"{raw!r} is ambiguous: {', '.join(rows)}")
-    sid = raw if raw in rows else rows[0]
+    sid = resolve_id(store, "sessions", "", args.positional[0], id_scope(store, args))
     facts = session_facts(store, sid, full=True)
-    summary = store.scalar("SELECT content FROM memories WHERE id=?", (facts["summary_id"],)) \
-        if facts["summary_id"] else None
-    data = session_row_json(store.one(SESSION_ROW_SQL + " WHERE s.id = ?", (sid,)))
+    summary = memory_content(store, facts["summary_id"]) if facts["summary_id"] else None
+    data = session_row_json(session_row(store, sid))
     data.update({"prompt_texts": facts["prompts_text"], "files": facts["files"],
                  "commands": facts["counts"].get("command", 0), "failures": facts["failures"],
                  "decisions": [m for m, _, _ in facts["decisions"]],
@@ -8176,8 +8268,7 @@ def cmd_summarize(args):
     facts = session_facts(store, sid)
     if facts is None or not cfg.chat_model:
         return 0
-    mems = [(t, c) for t, c in store.all("SELECT type, content FROM memories WHERE session_id=? "
-                                         "AND type != 'summary' ORDER BY created_at", (sid,))]
+    mems = session_memories_to_summarise(store, sid)
     text = llm_summary(cfg, render_summary(facts), mems)
     if text:
         with store.write():
@@ -8305,7 +8396,7 @@ COMMANDS = {
                                                mode=("hybrid", "fts", "vector"), all="flag"),
                       1, None),
     "memory list": (cmd_memory_list, _opts(LISTING_OPTS, limit="count", type=_TYPES), 0, 0),
-    "memory show": (cmd_memory_show, JSON_OPT, 1, 1),
+    "memory show": (cmd_memory_show, LISTING_OPTS, 1, 1),
     "memory forget": (cmd_memory_forget, _opts(LISTING_OPTS, match="value"), 0, 1),
     "context": (cmd_context, _opts(PROJECT_OPTS, event=("session-start", "prompt", "pre-tool"),
                                    prompt="value", file="value"), 0, 0),
@@ -8318,18 +8409,18 @@ COMMANDS = {
     "task list": (cmd_task_list, _opts(LISTING_OPTS, status=_STATUSES, all="flag",
                                        limit="count"), 0, 0),
     "task ready": (cmd_task_ready, _opts(LISTING_OPTS, limit="count"), 0, 0),
-    "task show": (cmd_task_show, JSON_OPT, 1, 1),
+    "task show": (cmd_task_show, LISTING_OPTS, 1, 1),
     "task tree": (cmd_task_tree, LISTING_OPTS, 0, 1),
-    "task start": (_task_action("start"), _opts(JSON_OPT, force="flag"), 1, 1),
-    "task done": (_task_action("done"), _opts(JSON_OPT, force="flag"), 1, 1),
-    "task reopen": (_task_action("reopen"), JSON_OPT, 1, 1),
-    "task cancel": (_task_action("cancel"), JSON_OPT, 1, 1),
-    "task block": (_task_action("block"), _opts(JSON_OPT, reason="value"), 1, 1),
-    "task dep add": (cmd_task_dep, _opts(JSON_OPT, on="value"), 1, 1),
-    "task dep rm": (cmd_task_dep, _opts(JSON_OPT, on="value"), 1, 1),
+    "task start": (_task_action("start"), _opts(LISTING_OPTS, force="flag"), 1, 1),
+    "task done": (_task_action("done"), _opts(LISTING_OPTS, force="flag"), 1, 1),
+    "task reopen": (_task_action("reopen"), LISTING_OPTS, 1, 1),
+    "task cancel": (_task_action("cancel"), LISTING_OPTS, 1, 1),
+    "task block": (_task_action("block"), _opts(LISTING_OPTS, reason="value"), 1, 1),
+    "task dep add": (cmd_task_dep, _opts(LISTING_OPTS, on="value"), 1, 1),
+    "task dep rm": (cmd_task_dep, _opts(LISTING_OPTS, on="value"), 1, 1),
     "plan": (cmd_plan, _opts(PROJECT_OPTS, dry_run="flag"), 0, None),
     "session list": (cmd_session_list, _opts(LISTING_OPTS, limit="count"), 0, 0),
-    "session show": (cmd_session_show, JSON_OPT, 1, 1),
+    "session show": (cmd_session_show, LISTING_OPTS, 1, 1),
     "recover": (cmd_recover, JSON_OPT, 0, 0),
     "summarize": (cmd_summarize, {"--background": "flag"}, 1, 1),
     "import-transcripts": (cmd_import_transcripts, PROJECT_OPTS, 0, None),
