@@ -6511,14 +6511,41 @@ def code_paths():
     return out
 
 
-def launcher_source(python, paths):
-    return (f"#!{python} -IS\n"
+def launcher_source(python, paths, image=None, source=None):
+    """The launcher script.  With `image` (see hook_image), a hook loads that instead of the
+    whole module while it is current for `source`; otherwise, and for every other command, it
+    imports devstream as usual."""
+    text = (f"#!{python} -IS\n"
             "# DevStream launcher, written by `devstream install`: starts without site-packages\n"
             "# scanning or the zipapp bootstrap, so a hook costs little more than the interpreter.\n"
             "import sys\n"
-            f"sys.path[:0] = {paths!r}\n"
-            "from devstream import run_and_exit\n"
-            "run_and_exit()\n")
+            f"sys.path[:0] = {paths!r}\n")
+    if image and source:
+        text += (
+            "if sys.argv[1:2] == ['hook'] and sys.argv[2:3] not in (['-h'], ['--help']):\n"
+            "    # the hook image: devstream.py without the code no hook event reaches, used\n"
+            "    # while it was built from this very source (its size and mtime)\n"
+            "    module = None\n"
+            "    try:\n"
+            "        import marshal, posix\n"
+            f"        with open({image!r}, 'rb') as fh:\n"
+            "            blob = fh.read()\n"
+            f"        st = posix.stat({source!r})\n"
+            "        magic = sys.modules['_frozen_importlib_external'].MAGIC_NUMBER\n"
+            "        if blob[:32] == (b'DSHOOK1\\n' + magic + b'\\0' * 4 +\n"
+            "                         st.st_size.to_bytes(8, 'little') +\n"
+            "                         st.st_mtime_ns.to_bytes(8, 'little')):\n"
+            "            module = type(sys)('devstream')\n"
+            f"            module.__file__ = {source!r}\n"
+            "            sys.modules['devstream'] = module\n"
+            "            exec(marshal.loads(memoryview(blob)[32:]), module.__dict__)\n"
+            "    except Exception:\n"
+            "        sys.modules.pop('devstream', None)\n"
+            "        module = None\n"
+            "    if module is not None:\n"
+            "        module.hook_main(sys.argv[1:])\n")
+    return text + ("from devstream import run_and_exit\n"
+                   "run_and_exit()\n")
 
 
 def launcher_path(cfg):
@@ -6697,9 +6724,99 @@ def update_settings(path, transform, dry_run=False):
     return changed, text
 
 
+def hook_image_path(cfg):
+    return os.path.join(cfg.paths.bin, "devstream.hook-image")
+
+
+def hook_image_header(source_path):
+    """What the launcher compares before it trusts the image: a tag, the interpreter's bytecode
+    magic, and the size and mtime of the source it was built from."""
+    import importlib.util
+    st = os.stat(source_path)
+    return b"DSHOOK1\n" + importlib.util.MAGIC_NUMBER + b"\0" * 4 + \
+        st.st_size.to_bytes(8, "little") + st.st_mtime_ns.to_bytes(8, "little")
+
+
+def hook_image(source_path):
+    """The hook image: devstream.py compiled without the definitions no hook event can reach,
+    and without docstrings.  A hook spends more time unmarshalling this module's code than
+    running its event, and the image is a good third smaller.  What a hook reaches is found, not
+    listed: starting from hook_main, each name that kept code mentions keeps every top-level
+    definition of that name (so the CLI, install, doctor, planner, export and import drop out).
+    A local variable that shares a top-level name keeps a little more than needed, never less;
+    statements that define nothing (imports, assertions) are always kept."""
+    import ast
+    import marshal
+    with open(source_path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), source_path)
+    definition = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+    def docstring(node):
+        return node.body and isinstance(node.body[0], ast.Expr) and \
+            isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str)
+
+    body = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue            # the module's docstring
+        body.append(stmt)
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, definition) and docstring(node):
+            node.body = node.body[1:] or [ast.copy_location(ast.Pass(), node.body[0])]
+    names = [[n for n in ast.walk(stmt) if isinstance(n, ast.Name)] for stmt in body]
+    mentions = [{n.id for n in ns if isinstance(n.ctx, ast.Load)} for ns in names]
+    defines = [{stmt.name} if isinstance(stmt, definition) else
+               {n.id for n in ns if isinstance(n.ctx, ast.Store)} for stmt, ns in zip(body, names)]
+    keep = [not isinstance(stmt, definition + (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            for stmt in body]
+    needed = {"hook_main"}.union(*(m for m, k in zip(mentions, keep) if k))
+    grown = True
+    while grown:
+        grown = False
+        for i, k in enumerate(keep):
+            if not k and defines[i] & needed:
+                keep[i] = grown = True
+                needed |= mentions[i]
+    code = compile(ast.Module(body=[st for st, k in zip(body, keep) if k], type_ignores=[]),
+                   source_path, "exec")
+    return hook_image_header(source_path) + marshal.dumps(code)
+
+
+def read_bytes_or_none(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def hook_image_current(cfg, source_path):
+    """Whether the hook image beside the launcher was built from source_path as it is now."""
+    blob = read_bytes_or_none(hook_image_path(cfg))
+    try:
+        return blob is not None and blob[:32] == hook_image_header(source_path)
+    except OSError:
+        return False
+
+
 def install_launcher(cfg):
     python = os.path.abspath(sys.executable)
-    source = launcher_source(python, code_paths())
+    source_path = os.path.abspath(__file__)
+    image_path = hook_image_path(cfg)
+    image = None
+    if source_path.endswith(".py"):
+        try:
+            image = hook_image(source_path)
+        except (OSError, SyntaxError, ValueError, RecursionError) as exc:
+            log("warning", "install.hook_image_failed", error=str(exc))
+    if image is not None:
+        if read_bytes_or_none(image_path) != image:
+            write_atomic(image_path, image, 0o600)
+    elif os.path.exists(image_path):
+        os.unlink(image_path)
+    source = launcher_source(python, code_paths(), image_path if image else None, source_path)
     path = launcher_path(cfg)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -6968,6 +7085,12 @@ class Doctor:
         if not python or not os.path.exists(python):
             self.add("launcher", "FAIL", f"launcher's interpreter {python!r} is gone",
                      "./install.sh")
+            return
+        source = os.path.abspath(__file__)
+        if "hook-image" in text and not hook_image_current(self.cfg, source):
+            self.add("launcher", "WARN", f"{path} -> {python}, but its hook image is out of date "
+                     f"({os.path.basename(source)} changed since install): hooks load the whole "
+                     "module, a few milliseconds slower", "devstream install")
             return
         self.add("launcher", "PASS", f"{path} -> {python}")
 
@@ -8448,21 +8571,26 @@ def _wants_help(rest):
     return False
 
 
+def hook_main(argv):
+    """`devstream hook [--cli NAME]`, the fast path: no parsing beyond --cli, never an error
+    exit, never returns.  The launcher calls it straight from the hook image."""
+    os.umask(PRIVATE_UMASK)
+    cli = "claude"
+    if len(argv) >= 3 and argv[1] == "--cli":
+        cli = argv[2]
+    elif len(argv) >= 2 and argv[1].startswith("--cli="):
+        cli = argv[1][6:]
+    run_hook(cli)
+    # Everything is written with os.write and the database is closed: skip the interpreter's
+    # teardown (module and object finalisation), ~1 ms per hook.
+    os._exit(0)
+
+
 def main(argv=None):
     os.umask(PRIVATE_UMASK)         # inherited by the detached embedder and summariser too
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "hook":
-        # the fast path: no parsing beyond --cli, never an error exit
-        cli = "claude"
-        if len(argv) >= 3 and argv[1] == "--cli":
-            cli = argv[2]
-        elif len(argv) >= 2 and argv[1].startswith("--cli="):
-            cli = argv[1][6:]
-        if not (len(argv) > 1 and argv[1] in ("-h", "--help")):
-            run_hook(cli)
-            # Everything is written with os.write and the database is closed: skip the
-            # interpreter's teardown (module and object finalisation), ~1 ms per hook.
-            os._exit(0)
+    if argv and argv[0] == "hook" and not (len(argv) > 1 and argv[1] in ("-h", "--help")):
+        hook_main(argv)
     if not argv:
         sys.stderr.write(overview_text())
         return EXIT_USAGE

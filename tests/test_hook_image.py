@@ -1,0 +1,100 @@
+"""The hook image: `devstream install` compiles what the hook path reaches into an image beside
+the launcher, and a hook loads that instead of the whole module.  A stale or damaged image is
+never trusted: the hook then imports devstream.py as usual and still does its job, and doctor
+says how to rebuild it."""
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT, base_env
+
+PROMPT = "why does the ledger export drop the currency column?"
+
+
+def install_copy(tmp_path):
+    """devstream.py copied into a folder of its own and installed from there."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(os.path.join(ROOT, "devstream.py"), src / "devstream.py")
+    env = base_env(str(tmp_path))
+    subprocess.run([sys.executable, str(src / "devstream.py"), "install"], env=env, check=True,
+                   capture_output=True)
+    with open(os.path.join(env["HOME"], ".claude", "settings.json")) as fh:
+        cmd = json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    project = tmp_path / "project"
+    project.mkdir()
+    return src / "devstream.py", shlex.split(cmd), env, str(project)
+
+
+def run_prompt(argv, env, project, prompt):
+    """A UserPromptSubmit through the hook command; the names of the modules it imported."""
+    argv = [argv[0], "-X", "importtime"] + argv[1:]
+    payload = {"hook_event_name": "UserPromptSubmit", "prompt": prompt, "session_id": "img",
+               "cwd": project}
+    proc = subprocess.run(argv, input=json.dumps(payload).encode(), capture_output=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    mods = {line.rsplit(b"|", 1)[1].strip().decode() for line in proc.stderr.splitlines()
+            if line.startswith(b"import time:") and b"|" in line}
+    assert "apsw" in mods, "importtime saw nothing"
+    return mods
+
+
+def prompts_stored(argv, env, project):
+    cli = argv[:-3]
+    out = subprocess.run(cli + ["memory", "list", "--type", "prompt", "--json"], env=env,
+                         capture_output=True, text=True, cwd=project, check=True).stdout
+    return [m["content"] for m in json.loads(out)]
+
+
+def doctor_launcher(argv, env, project):
+    out = subprocess.run(argv[:-3] + ["doctor", "--json"], env=env, capture_output=True,
+                         text=True, cwd=project).stdout
+    return {c["name"]: c for c in json.loads(out)["checks"]}["launcher"]
+
+
+def test_a_hook_runs_from_the_image_and_a_stale_one_is_not_trusted(tmp_path):
+    source, argv, env, project = install_copy(tmp_path)
+    image = os.path.join(env["DEVSTREAM_HOME"], "bin", "devstream.hook-image")
+    assert os.path.exists(image)
+    assert "devstream" not in run_prompt(argv, env, project, PROMPT + " (1)")
+    assert doctor_launcher(argv, env, project)["status"] == "PASS"
+
+    # the source changes after install (an upgrade in place, an edit): the image is stale
+    with open(source, "a", encoding="utf-8") as fh:
+        fh.write("\n# changed after install\n")
+    assert "devstream" in run_prompt(argv, env, project, PROMPT + " (2)")
+    check = doctor_launcher(argv, env, project)
+    assert check["status"] == "WARN" and "out of date" in check["detail"]
+    assert "devstream install" in check["fix"]
+
+    # a damaged image is not trusted either
+    subprocess.run([sys.executable, str(source), "install"], env=env, check=True,
+                   capture_output=True)
+    assert "devstream" not in run_prompt(argv, env, project, PROMPT + " (3)")
+    with open(image, "r+b") as fh:
+        fh.seek(40)
+        fh.write(b"\xff" * 64)
+    assert "devstream" in run_prompt(argv, env, project, PROMPT + " (4)")
+
+    stored = prompts_stored(argv, env, project)
+    assert sorted(p.split("(")[-1] for p in stored) == ["1)", "2)", "3)", "4)"]
+
+
+def test_the_image_leaves_out_what_no_hook_reaches():
+    sys.path.insert(0, ROOT)
+    import marshal
+
+    import devstream
+    blob = devstream.hook_image(os.path.join(ROOT, "devstream.py"))
+    code = marshal.loads(blob[32:])
+    defined = {c.co_name for c in code.co_consts if hasattr(c, "co_code")}
+    assert {"hook_main", "run_hook", "on_user_prompt", "search", "add_memory", "redact",
+            "Store", "ClaudeAdapter", "CodexAdapter"} <= defined
+    assert not {"main", "cmd_install", "Doctor", "cmd_plan", "export_records",
+                "import_transcript", "recover_database", "help_text"} & defined
+    assert len(blob) < 0.7 * len(marshal.dumps(compile(
+        open(os.path.join(ROOT, "devstream.py")).read(), "devstream.py", "exec")))
