@@ -3593,15 +3593,18 @@ UNRELATED_MARGIN = 0.12     # a keyword hit this far below the vector floor is p
 def fill_vector_scores(store, space_id, qvec, hits):
     """Cosine similarity for keyword candidates that the nearest-neighbour query missed, so
     every candidate is judged on both signals."""
-    missing = [h for h in hits if not h.vec and h.embed_space == space_id]
-    for h in missing:
-        try:
-            d = store.scalar(f"SELECT vec_distance_cosine(embedding, ?) FROM vecf_{int(space_id)}"
-                             " WHERE rowid = ?", (qvec, h.rowid))
-        except store.apsw.SQLError:
-            return
+    missing = {h.rowid: h for h in hits if not h.vec and h.embed_space == space_id}
+    if not missing:
+        return
+    try:
+        rows = store.all(f"SELECT rowid, vec_distance_cosine(embedding, ?) FROM "
+                         f"vecf_{int(space_id)} WHERE rowid IN ({','.join('?' * len(missing))})",
+                         (qvec, *missing))
+    except store.apsw.SQLError:
+        return
+    for rowid, d in rows:
         if d is not None:
-            h.vec = max(0.0, 1.0 - d)
+            missing[rowid].vec = max(0.0, 1.0 - d)
 
 
 def vector_scale(cos, vfloor):
@@ -3684,57 +3687,85 @@ def answers_for_prompts(store, query, hits, exclude_session=None, expand=3):
     return out
 
 
-PARALLEL_SEARCH_ABOVE = 20000
+PARALLEL_SEARCH_ABOVE = 2000     # memories; below this the whole search takes a millisecond or two
 
 
-def start_vector_search(db_path, qvec, project_id, exclude_session):
-    """Run the vector search on its own connection in a second thread while the keyword search
-    runs here (SQLite releases the GIL, so on a large store the two overlap).  Returns a function
-    that waits for the result."""
-    done = _thread.allocate_lock()
-    done.acquire()
-    box = [[]]
+class VectorSearch:
+    """The vector half of a hybrid search, on its own connection in a second thread.  Its
+    connection opens (and sqlite-vec loads) while the caller embeds the query; its
+    nearest-neighbour query runs while the caller runs the keyword search (SQLite releases the
+    GIL); then it scores the keyword candidates it did not find, on the same connection.  The
+    caller hands over the query vector (`give`, None: nothing to search) and then the keyword
+    candidates (`nearest`, which waits for the result); if the thread fails, the search is
+    keyword-only."""
 
-    def work():
+    def __init__(self, db_path, project_id, exclude_session):
+        self.qvec, self.candidates, self.hits = None, [], []
+        self._given, self._candidates, self._done = (_thread.allocate_lock() for _ in range(3))
+        for lock in (self._given, self._candidates, self._done):
+            lock.acquire()
+        _thread.start_new_thread(self._work, (db_path, project_id, exclude_session))
+
+    def _work(self, db_path, project_id, exclude_session):
         try:
             other = Store(db_path, busy_ms=1000, create=False, migrate=False)
             try:
-                box[0] = vector_search(other, qvec[0], qvec[1], project_id,
-                                       exclude_session=exclude_session)
+                other.load_vec()
+                self._given.acquire()
+                if self.qvec is not None:
+                    space_id, packed = self.qvec[0], self.qvec[1]
+                    self.hits = vector_search(other, space_id, packed, project_id,
+                                              exclude_session=exclude_session)
+                    self._candidates.acquire()
+                    fill_vector_scores(other, space_id, packed, self.candidates)
             finally:
                 other.close()
         except Exception as exc:
             log("warning", "search.vector_thread_failed", error=f"{type(exc).__name__}: {exc}")
         finally:
-            done.release()
-    _thread.start_new_thread(work, ())
+            self._done.release()
 
-    def wait():
-        done.acquire()
-        return box[0]
-    return wait
+    def give(self, qvec):
+        self.qvec = qvec
+        self._given.release()
+
+    def nearest(self, candidates):
+        self.candidates = candidates
+        self._candidates.release()
+        self._done.acquire()
+        return self.hits
 
 
 def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_session=None,
-           qvec=None, mode="hybrid", relevant_only=False):
+           qvec=None, embed=None, mode="hybrid", relevant_only=False):
+    """Hybrid search.  The query vector is `qvec` ((space id, packed vector, model), None for
+    keyword-only), or what `embed()` returns: then on a large store the vector half's own
+    connection opens while it is computed."""
     groups = query_groups(query)
-    have_vectors = mode != "fts" and qvec is not None
-    vec_hits = []
-    pending = None
     total = store.scalar("SELECT max(rowid) FROM memories", default=0)
-    if have_vectors and mode == "hybrid" and total > PARALLEL_SEARCH_ABOVE:
-        pending = start_vector_search(store.path, qvec, project_id, exclude_session)
+    helper = None
+    if mode == "hybrid" and (qvec is not None or embed is not None) and \
+            total > PARALLEL_SEARCH_ABOVE:
+        helper = VectorSearch(store.path, project_id, exclude_session)
+    try:
+        if embed is not None:
+            qvec = embed()
+    finally:
+        have_vectors = mode != "fts" and qvec is not None
+        if helper is not None:
+            helper.give(qvec if have_vectors else None)
     fts_hits = fts_search(store, groups, project_id, limit=max(20, 2 * limit),
                           exclude_session=exclude_session, total=total,
                           specific=specific_terms(query)) \
         if mode != "vector" else []
-    if pending is not None:
-        vec_hits = pending()
+    vec_hits = []
+    if helper is not None:
+        vec_hits = helper.nearest(fts_hits) if have_vectors else []
     elif have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
                                  exclude_session=exclude_session)
-    if have_vectors and mode == "hybrid":
-        fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
+        if mode == "hybrid":
+            fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
     vfloor = vector_floor(cfg, qvec[2] if qvec is not None and len(qvec) > 2 else None)
     hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
     hits = answers_for_prompts(store, query, hits, exclude_session)
@@ -5338,14 +5369,16 @@ def fit_lines(header, lines, budget, footer=""):
 def prompt_context(store, cfg, project, project_id, session_id, prompt, remaining_ms=None):
     """UserPromptSubmit: memories relevant to the prompt, not yet shown in this session."""
     budget = min(cfg.budget_prompt, HARD_CAP_CHARS)
-    qvec = None
+    embed = None
     if cfg.embed_mode != "off":
         limit = cfg.query_embed_deadline_ms
         if remaining_ms is not None:
             limit = min(limit, max(0, remaining_ms - 500))
-        qvec = query_vector(store, cfg, prompt, limit) if limit > 0 else None
+        if limit > 0:
+            def embed():
+                return query_vector(store, cfg, prompt, limit)
     hits = search(store, cfg, prompt, project_id=project_id, limit=12,
-                  exclude_session=session_id, qvec=qvec, relevant_only=True)
+                  exclude_session=session_id, embed=embed, relevant_only=True)
     seen = already_injected(store, session_id, (h.id for h in hits))
     hits = [h for h in hits if h.id not in seen][:6]
     if not hits:

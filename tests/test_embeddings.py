@@ -175,9 +175,22 @@ def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
         parallel = [(h.id, round(h.score, 6)) for h in
                     devstream.search(store, cfg, "stripe webhook retries", project_id=pid,
                                      qvec=qvec)]
+        # the hook's way: the vector is computed while the second connection opens
+        embedded = [(h.id, round(h.score, 6)) for h in
+                    devstream.search(store, cfg, "stripe webhook retries", project_id=pid,
+                                     embed=lambda: qvec)]
+        keyword = [h.id for h in devstream.search(store, cfg, "stripe webhook retries",
+                                                  project_id=pid, embed=lambda: None)]
+        # an embedder that fails must not leave the search waiting on its second thread
+
+        def broken():
+            raise OSError("the embedder fell over")
+        with pytest.raises(OSError):
+            devstream.search(store, cfg, "stripe webhook retries", project_id=pid, embed=broken)
     finally:
         store.close()
-    assert serial and serial == parallel
+    assert serial and serial == parallel == embedded
+    assert keyword and keyword[0] == serial[0][0]
 
 
 def test_background_embedder_logs_with_structlog_field_names(ds, stub):
