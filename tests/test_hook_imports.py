@@ -13,7 +13,7 @@ ALLOWED = {
     "_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
     "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc", "io",
     "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
-    "apsw", "_blake2", "_socket", "array", "_struct", "math", "_random",
+    "apsw", "_operator", "_blake2", "_socket", "array", "_struct", "math", "_random",
     "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
     "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string",
 }
