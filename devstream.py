@@ -3704,6 +3704,9 @@ class VectorSearch:
         self._given, self._candidates, self._done = (_thread.allocate_lock() for _ in range(3))
         for lock in (self._given, self._candidates, self._done):
             lock.acquire()
+        # each SQLite call gives up the GIL and takes it back; by default a thread waits up to
+        # 5 ms for it while the other runs Python, which would cost more than the overlap gains
+        sys.setswitchinterval(0.0002)
         _thread.start_new_thread(self._work, (db_path, project_id, exclude_session))
 
     def _work(self, db_path, project_id, exclude_session):
