@@ -65,10 +65,16 @@ def populate(home, project_dir, n, seed=7):
     now = time.time()
     with store.write():
         pid = store.project_id(project)
-        for i in range(n):
-            kind, text, path = fake_memory(rng, i)
-            devstream.add_memory(store, pid, kind, text, path=path, session_id=f"old-{i // 50}",
-                                 created_at=now - (n - i) * 60)
+    # in transactions of 20,000, so the WAL is checkpointed as it goes instead of growing to the
+    # size of the whole store (2 GB at a million memories)
+    for start in range(0, n, 20000):
+        with store.write():
+            for i in range(start, min(n, start + 20000)):
+                kind, text, path = fake_memory(rng, i)
+                devstream.add_memory(store, pid, kind, text, path=path,
+                                     session_id=f"old-{i // 50}", created_at=now - (n - i) * 60)
+        if n >= 100000:
+            print(f"  {min(n, start + 20000):,} memories", file=sys.stderr, flush=True)
     store.close()
 
 
@@ -95,8 +101,12 @@ def add_vectors(home, dim, prompts, seed=3, model=None):
         return rng.choice(pool)
     with store.write():
         space = devstream.ensure_space(store, cfg.embed_model, dim)
-        for r, p in store.all("SELECT rowid, project_id FROM memories"):
-            devstream.put_vector(store, space, r, p, unit())
+    rows = store.all("SELECT rowid, project_id FROM memories")
+    for start in range(0, len(rows), 20000):        # transactions of 20,000, as in populate
+        with store.write():
+            for r, p in rows[start:start + 20000]:
+                devstream.put_vector(store, space, r, p, unit())
+    with store.write():
         store.execute("UPDATE memories SET embed_space=?", (space,))
         store.execute("DELETE FROM embed_pending")
         store.set_state("embed_model", cfg.embed_model)
