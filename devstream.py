@@ -4701,59 +4701,101 @@ def task_tree_lines(store, root_ids, project_id):
 # planner: a goal becomes a plan (a parent task with steps) through the configured chat model
 # ================================================================================================
 
-PLAN_SCHEMA = {
-    "type": "object",
-    "properties": {"steps": {"type": "array", "minItems": 1, "maxItems": 30, "items": {
-        "type": "object",
-        "properties": {
-            "title": {"type": "string"},
-            "description": {"type": "string"},
-            "estimate_minutes": {"type": "integer", "minimum": 0},
-            "priority": {"type": "integer", "minimum": 0, "maximum": 4},
-            "depends_on": {"type": "array", "items": {"type": "integer", "minimum": 1}}},
-        "required": ["title", "description", "estimate_minutes", "priority", "depends_on"]}}},
-    "required": ["steps"],
-}
+PLAN_MAX_STEPS = 30
+_PLAN_TYPES = []
 
 
 def plan_types():
-    import msgspec
+    """(msgspec, Plan): the plan a chat model must answer, declared once.  The JSON schema sent to
+    the model (plan_schema) and the validation of its answer (validate_plan) both come from these
+    types.  msgspec is imported here, off the hook path."""
+    if not _PLAN_TYPES:
+        from typing import Annotated
 
-    class Step(msgspec.Struct, forbid_unknown_fields=False):
-        title: str
-        description: str
-        estimate_minutes: int
-        priority: int
-        depends_on: list[int]
+        import msgspec
+        Meta = msgspec.Meta
 
-    class Plan(msgspec.Struct, forbid_unknown_fields=False):
-        steps: list[Step]
-    return msgspec, Plan
+        class Step(msgspec.Struct):
+            """One step of the plan, small enough for one sitting."""
+            title: Annotated[str, Meta(min_length=1)]
+            description: str
+            estimate_minutes: Annotated[int, Meta(ge=0)]
+            priority: Annotated[int, Meta(ge=0, le=4, description="0 is most urgent")]
+            depends_on: Annotated[list[Annotated[int, Meta(ge=1)]], Meta(
+                description="the 1-based numbers of the earlier steps this one needs")]
+
+        class Plan(msgspec.Struct):
+            """An ordered list of concrete steps toward the goal."""
+            steps: Annotated[list[Step], Meta(min_length=1, max_length=PLAN_MAX_STEPS)]
+        _PLAN_TYPES.append((msgspec, Plan))
+    return _PLAN_TYPES[0]
+
+
+def plan_schema():
+    """The JSON schema of Plan as the chat model gets it: msgspec's, with its $defs inlined so the
+    schema is one self-contained object (Ollama turns it into a grammar)."""
+    msgspec, Plan = plan_types()
+    schema = msgspec.json.schema(Plan)
+    defs = schema.pop("$defs", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+    return inline(schema)
+
+
+_PLAN_NOUNS = {"int": "an integer", "float": "a number", "str": "text", "array": "a list",
+               "object": "an object", "bool": "true or false", "null": "null"}
+
+
+def plan_schema_error(exc):
+    """msgspec's ValidationError in words, naming the step and field: `Expected `int` <= 4 - at
+    `$.steps[0].priority`` becomes `step 1's priority must be at most 4`."""
+    import re
+    what, _, where = str(exc).partition(" - at `")
+    where = where.rstrip("`")
+    place = "the plan"
+    m = re.match(r"\$\.steps\[(\d+)\](?:\.(\w+))?", where)
+    if m:
+        place = f"step {int(m[1]) + 1}" + (f"'s {m[2]}" if m[2] else "")
+    noun = lambda t: _PLAN_NOUNS.get(t, f"`{t}`")
+    if m := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", what):
+        text = f"must be {noun(m[1])}, not {noun(m[2])}"
+    elif m := re.fullmatch(r"Expected `(\w+)`( of length)? ([<>]=) (\S+)", what):
+        bound = "at least" if m[3] == ">=" else "at most"
+        unit = "" if not m[2] else " step" if where == "$.steps" else \
+            " character" if m[1] == "str" else " item"
+        text = f"must {'have' if m[2] else 'be'} {bound} {m[4]}{unit}" + \
+            ("s" if unit and m[4] != "1" else "")
+    elif m := re.fullmatch(r"Object missing required field `(\w+)`", what):
+        text = f"has no {m[1]}"
+    else:
+        text = what[:1].lower() + what[1:]
+    return f"the model's plan does not fit the schema: {place} {text}"
 
 
 def validate_plan(text):
-    """Decode and check a model's answer.  Returns a list of step dicts; UserError otherwise."""
+    """Decode and check a model's answer against Plan, then what a schema cannot say (dependencies
+    that exist, point elsewhere and form no cycle).  Returns a list of step dicts; UserError with
+    one clear line otherwise."""
     msgspec, Plan = plan_types()
     try:
         plan = msgspec.json.decode(text.encode() if isinstance(text, str) else text, type=Plan)
     except msgspec.ValidationError as exc:
-        raise UserError(f"the model's plan does not fit the schema: {exc}") from None
+        raise UserError(plan_schema_error(exc)) from None
     except msgspec.DecodeError as exc:
         raise UserError(f"the model's answer is not valid JSON: {exc}") from None
     steps = plan.steps
-    if not steps:
-        raise UserError("the model's plan has no steps")
-    if len(steps) > 30:
-        raise UserError(f"the model's plan has {len(steps)} steps; at most 30 are accepted")
     for i, s in enumerate(steps, 1):
         if not s.title.strip():
             raise UserError(f"step {i} has an empty title")
-        if not 0 <= s.priority <= 4:
-            raise UserError(f"step {i} has priority {s.priority}; it must be 0-4")
-        if s.estimate_minutes < 0:
-            raise UserError(f"step {i} has a negative estimate")
         for d in s.depends_on:
-            if not 1 <= d <= len(steps):
+            if d > len(steps):
                 raise UserError(f"step {i} depends on step {d}, which does not exist")
             if d == i:
                 raise UserError(f"step {i} depends on itself")
@@ -4790,7 +4832,7 @@ def ask_model_for_plan(cfg, goal, context_lines=()):
     user = f"Goal: {goal}"
     if context_lines:
         user += "\n\nKnown about this project:\n" + "\n".join(context_lines)
-    body = {"model": model, "stream": False, "format": PLAN_SCHEMA, "keep_alive": cfg.keep_alive,
+    body = {"model": model, "stream": False, "format": plan_schema(), "keep_alive": cfg.keep_alive,
             "options": {"temperature": 0.2},
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
     url = cfg.ollama_url.rstrip("/")

@@ -50,13 +50,22 @@ def step(title, deps, **kw):
 
 BAD = {
     "not JSON": ("Here is your plan: 1. do it 2. test it", "not valid JSON"),
-    "schema broken": (json.dumps({"steps": [{"title": "x", "priority": "high"}]}), "schema"),
-    "wrong shape": (json.dumps([{"title": "x"}]), "schema"),
-    "no steps": (json.dumps({"steps": []}), "no steps"),
+    "schema broken": (json.dumps({"steps": [step("x", [], priority="high")]}),
+                      "does not fit the schema: step 1's priority must be an integer, not text"),
+    "field missing": (json.dumps({"steps": [{"title": "x", "priority": 1}]}),
+                      "does not fit the schema: step 1 has no description"),
+    "wrong shape": (json.dumps([{"title": "x"}]), "the plan must be an object, not a list"),
+    "no steps": (json.dumps({"steps": []}), "the plan must have at least 1 step"),
+    "too many steps": (json.dumps({"steps": [step(f"s{i}", []) for i in range(31)]}),
+                       "the plan must have at most 30 steps"),
+    "negative estimate": (json.dumps({"steps": [step("a", [], estimate_minutes=-5)]}),
+                          "step 1's estimate_minutes must be at least 0"),
     "cyclic": (json.dumps({"steps": [step("a", [3]), step("b", [1]), step("c", [2])]}), "cycle"),
     "dangling": (json.dumps({"steps": [step("a", []), step("b", [7])]}), "does not exist"),
     "self": (json.dumps({"steps": [step("a", [1])]}), "itself"),
-    "priority out of range": (json.dumps({"steps": [step("a", [], priority=9)]}), "priority"),
+    "priority out of range": (json.dumps({"steps": [step("a", [], priority=9)]}),
+                              "step 1's priority must be at most 4"),
+    "blank title": (json.dumps({"steps": [step("  ", [])]}), "step 1 has an empty title"),
 }
 
 
@@ -67,6 +76,39 @@ def test_bad_answers_are_refused_and_nothing_is_written(ds, stub, name):
     assert proc.returncode == 1, proc.stdout
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert task_count(ds) == 0
+
+
+def test_every_bound_the_model_is_told_is_the_one_enforced(ds, stub):
+    """The schema sent to the model and the validation of its answer come from one declaration:
+    a plan that breaks any bound the sent schema states is refused, naming the field, and a plan
+    sitting on every bound is accepted."""
+    import devstream
+    ds.cli_json("plan", "x", "--dry-run")
+    schema = stub.requests_to("/api/chat")[-1]["json"]["format"]
+    assert "$ref" not in json.dumps(schema)         # one self-contained object for the grammar
+    steps = schema["properties"]["steps"]
+    props = steps["items"]["properties"]
+    assert sorted(steps["items"]["required"]) == sorted(props) == sorted(step("a", []))
+    breaking, edge = [], {}
+    for field, prop in props.items():
+        target = prop["items"] if prop["type"] == "array" else prop
+        wrap = (lambda v: [v]) if prop["type"] == "array" else (lambda v: v)
+        for key, delta in (("minimum", -1), ("maximum", 1)):
+            if key in target:
+                breaking.append((field, {field: wrap(target[key] + delta)}))
+        if "minLength" in prop:
+            breaking.append((field, {field: "x" * (prop["minLength"] - 1)}))
+        if "minimum" in target and field != "depends_on":
+            edge[field] = target.get("maximum", target["minimum"])
+    assert len(breaking) >= 5
+    for field, change in breaking:
+        with pytest.raises(devstream.UserError, match=f"step 1's {field} must"):
+            devstream.validate_plan(json.dumps({"steps": [dict(step("a", []), **change)]}))
+    most = [step(f"s{i}", [i] if i else [], **edge) for i in range(steps["maxItems"])]
+    assert len(devstream.validate_plan(json.dumps({"steps": most}))) == steps["maxItems"]
+    for n in (steps["minItems"] - 1, steps["maxItems"] + 1):
+        with pytest.raises(devstream.UserError, match=f"the plan must have at"):
+            devstream.validate_plan(json.dumps({"steps": [step("s", [])] * n}))
 
 
 def test_no_chat_model_configured(ds, stub):
