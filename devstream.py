@@ -3976,6 +3976,31 @@ def static_model():
     return _STATIC[0]
 
 
+# -- HTTP: two clients, no others -----------------------------------------------------------------
+# DevStream speaks HTTP to one place, the configured `ollama_url`, through one of two clients (a
+# test fails when a third appears): OllamaClient (httpx) for every path off the hook's clock (the
+# background embedder, `embed`, `plan`, the summariser, doctor), and post_json_fast (the `_socket`
+# builtin: the `socket` module pulls in enum, http.client much more) for the one query vector a
+# hook asks for.  Both are given a path, never a URL; follow no redirect; read no proxy variable;
+# stop at an overall deadline; and read at most a fixed size of answer.
+
+OLLAMA_MAX_BYTES = 32 * 1024 * 1024     # a batch of 32 vectors of 4096 dimensions is ~3 MB of JSON
+HOOK_MAX_BYTES = 1024 * 1024            # one query vector (4096 dimensions: ~90 KB)
+OLLAMA_CONNECT_S = 3.0
+
+
+class OllamaError(EmbedError):
+    """An HTTP exchange with Ollama failed; the message says how."""
+
+
+class OllamaUnreachable(OllamaError):
+    """Nothing accepted a connection at the configured URL (not running, refused, no such host)."""
+
+
+class OllamaTimeout(OllamaError):
+    """No whole answer before the deadline."""
+
+
 def _split_url(url):
     scheme, _, rest = url.partition("://")
     if not rest:
@@ -4003,72 +4028,149 @@ def _dechunk(body):
         i = j + 2 + size + 2
 
 
-def post_json_fast(url, payload, timeout_s):
-    """POST JSON with a hard overall deadline, over a raw socket (the `socket` module pulls in
-    enum, http.client much more; this path runs inside a hook)."""
+def post_json_fast(url, payload, timeout_s, max_bytes=HOOK_MAX_BYTES):
+    """The hook path's HTTP client: POST payload as JSON to /api/embed under `url` (the
+    configured ollama_url); (status, body).  One overall deadline covers connecting, sending and
+    reading; an answer over max_bytes is refused.  An https URL wraps the socket in TLS (its
+    `ssl` import is paid only then)."""
     scheme, host, port, base = _split_url(url.rstrip("/"))
-    if scheme != "http":
-        return _post_json_stdlib(url, payload, timeout_s)
     import _socket
     deadline = time.monotonic() + timeout_s
     body = json_dumps(payload).encode()
-    path = base + "/api/embed"
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
-    last = None
-    for family, stype, proto, _, addr in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+    hosthdr = f"[{host}]" if ":" in host else host
+    request = (f"POST {base}/api/embed HTTP/1.1\r\nHost: {hosthdr}:{port}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+               "Connection: close\r\n\r\n").encode() + body
+    try:
+        addrs = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OllamaUnreachable(f"cannot resolve {host}: {exc}") from None
+    s, last = None, None
+    for family, stype, proto, _, addr in addrs:
         s = _socket.socket(family, stype, proto)
         try:
             s.settimeout(max(0.001, deadline - time.monotonic()))
             s.connect(addr)
-            s.sendall(request)
-            chunks = []
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise EmbedError("timed out")
-                s.settimeout(left)
-                data = s.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-            raw = b"".join(chunks)
             break
-        except _socket.timeout:
-            raise EmbedError("timed out") from None
-        except OSError as exc:
-            last = exc
-            continue
-        finally:
+        except TimeoutError:
             s.close()
-    else:
-        raise EmbedError(f"cannot connect: {last}")
-    head, _, body = raw.partition(b"\r\n\r\n")
+            raise OllamaTimeout("timed out connecting") from None
+        except OSError as exc:
+            s.close()
+            s, last = None, exc
+    if s is None:
+        raise OllamaUnreachable(f"nothing answers at {url}: {last}")
+    try:
+        if scheme == "https":
+            import ssl
+            s = ssl.create_default_context().wrap_socket(s, server_hostname=host)
+        s.sendall(request)
+        chunks, size = [], 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OllamaTimeout("timed out")
+            s.settimeout(left)
+            data = s.recv(65536)
+            if not data:
+                break
+            size += len(data)
+            if size > max_bytes + 65536:            # the body, and room for the headers
+                raise OllamaError(f"Ollama's answer is larger than {max_bytes // 1024} KiB")
+            chunks.append(data)
+    except TimeoutError:
+        raise OllamaTimeout("timed out") from None
+    except OSError as exc:
+        raise OllamaError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        s.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     try:
         status = int(lines[0].split()[1])
     except (IndexError, ValueError):
-        raise EmbedError("not an HTTP response") from None
+        raise OllamaError("not an HTTP response") from None
     if any(l.lower().startswith(b"transfer-encoding:") and b"chunked" in l.lower() for l in lines):
         try:
             body = _dechunk(body)
         except (ValueError, IndexError):
-            raise EmbedError("bad chunked body") from None
+            raise OllamaError("bad chunked body") from None
     return status, body
 
 
-def _post_json_stdlib(url, payload, timeout_s):
-    import urllib.request
-    req = urllib.request.Request(url.rstrip("/") + "/api/embed", data=json_dumps(payload).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return resp.status, resp.read()
-    except Exception as exc:
-        code = getattr(exc, "code", None)
-        if code:
-            return code, exc.read()
-        raise EmbedError(str(exc)) from None
+class OllamaClient:
+    """The HTTP client of every path off the hook's clock: httpx, pointed at the configured
+    ollama_url and nowhere else, `timeout_s` for each request as a whole (connecting within
+    OLLAMA_CONNECT_S), at most `max_bytes` of answer.  TLS trusts the system's certificates, as
+    the hook's client does.  A context manager; one client keeps its connection across a run's
+    requests."""
+
+    def __init__(self, cfg, timeout_s, max_bytes=OLLAMA_MAX_BYTES):
+        import ssl
+
+        import httpx
+        self._httpx = httpx
+        self.url = cfg.ollama_url.rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.max_bytes = max_bytes
+        self._client = httpx.Client(
+            base_url=self.url, trust_env=False, follow_redirects=False,
+            verify=ssl.create_default_context(),
+            timeout=httpx.Timeout(self.timeout_s, connect=min(OLLAMA_CONNECT_S, self.timeout_s)))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._client.close()
+
+    @staticmethod
+    def _tls_failure(exc):
+        """Did a connection fail in its TLS handshake (a server is there, its certificate is
+        not trusted) rather than find nobody?"""
+        import ssl
+        while exc is not None:
+            if isinstance(exc, ssl.SSLError):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
+    def request(self, path, payload=None):
+        """(status, body) of GET `path`, or of POST with `payload` as JSON.  OllamaUnreachable,
+        OllamaTimeout or OllamaError when no whole answer came."""
+        httpx = self._httpx
+        deadline = time.monotonic() + self.timeout_s
+        content = None if payload is None else json_dumps(payload).encode()
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        too_big = OllamaError(f"Ollama's answer is larger than {self.max_bytes // 2 ** 20} MiB")
+        try:
+            with self._client.stream("GET" if content is None else "POST", path,
+                                     content=content, headers=headers) as resp:
+                if int(resp.headers.get("content-length") or 0) > self.max_bytes:
+                    raise too_big
+                chunks, size = [], 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise too_big
+                    if time.monotonic() > deadline:
+                        raise OllamaTimeout(f"no whole answer within {self.timeout_s:g} s")
+                    chunks.append(chunk)
+                return resp.status_code, b"".join(chunks)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if self._tls_failure(exc):
+                raise OllamaError(f"TLS with {self.url} failed: {exc}") from None
+            raise OllamaUnreachable(f"nothing answers at {self.url}: {exc}") from None
+        except httpx.TimeoutException:
+            raise OllamaTimeout(f"no answer within {self.timeout_s:g} s") from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            raise OllamaError(f"{type(exc).__name__}: {exc}") from None
+
+
+def ollama_request(cfg, path, payload=None, timeout_s=OLLAMA_CONNECT_S):
+    """One request through OllamaClient: (status, body)."""
+    with OllamaClient(cfg, timeout_s) as client:
+        return client.request(path, payload)
 
 
 def parse_embed_response(status, body, expected_count, dim=None):
@@ -4117,18 +4219,22 @@ class BreakerOpen(EmbedError):
 # row open it.  Open: no calls until `breaker_reset_s` has passed; then one trial call is let
 # through (half-open), whose success closes it and whose failure opens it again.
 
-def _breaker_row(store):
-    return store.one("SELECT state, opened_at, fail_counter FROM breaker WHERE name=?",
-                     (BREAKER_NAME,))
-
-
 def breaker_allows(store, reset_s=BREAKER_RESET_S, now=None, row=False):
     """One query on the hot path: may we call Ollama now?"""
-    row = _breaker_row(store) if row is False else row
+    row = breaker_state(store, BREAKER_NAME) if row is False else row
     if not row or row[0] == "closed":
         return True
     now = time.time() if now is None else now
-    return row[1] is None or now >= row[1] + reset_s
+    return row[2] is None or now >= row[2] + reset_s
+
+
+def breaker_status(store, reset_s=BREAKER_RESET_S, now=None):
+    """(state, failures in a row, opened_at) as a person reads it: 'closed', 'open', or
+    'half-open' once reset_s has passed since it opened (the next call is the trial)."""
+    row = breaker_state(store, BREAKER_NAME)
+    if not row or row[0] == "closed":
+        return "closed", row[1] if row else 0, None
+    return "half-open" if breaker_allows(store, reset_s, now, row=row) else "open", row[1], row[2]
 
 
 def breaker_record(store, ok):
@@ -4154,7 +4260,7 @@ def breaker_call(store, reset_s, fn, force=False):
     user asked for is a trial), every exception (refused connection, timeout, HTTP error, bad
     answer) counted as a failure and re-raised.  No write transaction may be open: the call can
     wait for as long as its timeout."""
-    row = _breaker_row(store)
+    row = breaker_state(store, BREAKER_NAME)
     if not force and not breaker_allows(store, reset_s, row=row):
         raise BreakerOpen("Ollama calls paused after repeated failures")
     store.assert_no_write("an Ollama call")
@@ -4163,7 +4269,7 @@ def breaker_call(store, reset_s, fn, force=False):
     except Exception:
         breaker_record(store, False)
         raise
-    if row and (row[0] != "closed" or row[2]):
+    if row and (row[0] != "closed" or row[1]):
         breaker_record(store, True)         # half-open trial succeeded, or failures to forget
     return result
 
@@ -4275,7 +4381,7 @@ def ollama_answers(store, cfg, timeout_s=3.0):
     payload = {"model": cfg.embed_model, "input": ["ping"], "keep_alive": cfg.keep_alive,
                "truncate": True}
     try:
-        status, body = post_json_fast(cfg.ollama_url, payload, timeout_s)
+        status, body = ollama_request(cfg, "/api/embed", payload, timeout_s)
         parse_embed_response(status, body, 1)
     except (EmbedError, OSError, ValueError) as exc:
         log("info", "embed.ollama_unavailable", error=str(exc))
@@ -4347,14 +4453,12 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
     """embed_pending through Ollama: (embedded, error, whether Ollama or the model is absent
     rather than failing).  When `switching` to it, the first batch it answers makes it the
     serving model (everything embedded with another model is queued again)."""
-    import httpx
     total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
     if limit:
         total = min(total, limit)
     done = 0
-    read_s = 60.0 if deadline is None else max(0.1, min(60.0, deadline - time.monotonic()))
-    timeout = httpx.Timeout(read_s, connect=min(3.0, read_s))
-    with httpx.Client(base_url=cfg.ollama_url.rstrip("/"), timeout=timeout, trust_env=False) as client:
+    batch_s = 60.0 if deadline is None else max(0.1, min(60.0, deadline - time.monotonic()))
+    with OllamaClient(cfg, batch_s) as client:
         while done < total:
             if deadline and time.monotonic() > deadline:
                 break
@@ -4363,20 +4467,21 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
                 break
 
             def call():
-                resp = client.post("/api/embed", json={
+                status, body = client.request("/api/embed", {
                     "model": cfg.embed_model, "input": [r[1] for r in rows],
                     "keep_alive": cfg.keep_alive, "truncate": True})
-                return parse_embed_response(resp.status_code, resp.content, len(rows))
+                return parse_embed_response(status, body, len(rows))
             try:
                 vectors, dim = breaker_call(store, cfg.breaker_reset_s, call, force and not done)
             except BreakerOpen as exc:
                 return done, f"{exc}; they resume {cfg.breaker_reset_s} s after the last " \
                     "failure", True
-            except (EmbedError, httpx.HTTPError, OSError) as exc:
-                log("warning", "embed.batch_failed", error=f"{type(exc).__name__}: {exc}")
-                absent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, OSError)) \
-                    or str(exc).startswith("HTTP 404")
-                return done, f"{type(exc).__name__}: {exc}", absent
+            except (EmbedError, OSError) as exc:
+                error = str(exc) if isinstance(exc, OllamaError) else f"{type(exc).__name__}: {exc}"
+                log("warning", "embed.batch_failed", error=error)
+                absent = isinstance(exc, (OllamaUnreachable, OSError)) or \
+                    str(exc).startswith("HTTP 404")
+                return done, error, absent
             if not done:
                 with store.write():
                     store.set_state("ollama_ok_at", str(time.time()))
@@ -4821,7 +4926,6 @@ def validate_plan(text):
 
 
 def ask_model_for_plan(cfg, goal, context_lines=()):
-    import httpx
     model = cfg.chat_model
     if not model:
         raise UserError("no chat model configured: set DEVSTREAM_CHAT_MODEL (for example "
@@ -4836,27 +4940,26 @@ def ask_model_for_plan(cfg, goal, context_lines=()):
             "options": {"temperature": 0.2},
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
     url = cfg.ollama_url.rstrip("/")
-    timeout = httpx.Timeout(float(cfg.chat_timeout_s), connect=3.0)
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            resp = client.post(url + "/api/chat", json=body)
-    except httpx.ConnectError:
+        status, raw = ollama_request(cfg, "/api/chat", body, float(cfg.chat_timeout_s))
+    except OllamaUnreachable:
         raise UserError(f"no chat model reachable: nothing answers at {url}; start Ollama "
                         f"(`ollama serve`) or set DEVSTREAM_OLLAMA_URL") from None
-    except httpx.TimeoutException:
+    except OllamaTimeout:
         raise UserError(f"the chat model did not answer within {cfg.chat_timeout_s} s; try a "
                         "smaller model or raise chat_timeout_s in config.toml") from None
-    except httpx.HTTPError as exc:
+    except OllamaError as exc:
         raise UserError(f"chat request failed: {exc}") from None
-    if resp.status_code == 404:
+    if status == 404:
         raise UserError(f"chat model {model!r} is not pulled: run `ollama pull {model}`")
-    if resp.status_code != 200:
+    text = raw.decode("utf-8", "replace")
+    if status != 200:
         try:
-            detail = resp.json().get("error", "")
-        except ValueError:
-            detail = resp.text[:200]
-        raise UserError(f"chat model error (HTTP {resp.status_code}): {detail}")
-    content = chat_content(resp.text)
+            detail = json_loads(text).get("error", "")
+        except (ValueError, AttributeError):
+            detail = text[:200]
+        raise UserError(f"chat model error (HTTP {status}): {one_line(str(detail), 200)}")
+    content = chat_content(text)
     if content is None:
         raise UserError("the chat answer is not Ollama's /api/chat JSON")
     return validate_plan(content)
@@ -5098,7 +5201,6 @@ def spawn_detached(args):
 
 def llm_summary(cfg, deterministic, memories):
     """A richer summary from the chat model (off the hook's clock); None when unavailable."""
-    import httpx
     lines = "\n".join(f"- {t}: {one_line(c, 300)}" for t, c in memories[-60:])
     body = {"model": cfg.chat_model, "stream": False, "keep_alive": cfg.keep_alive,
             "options": {"temperature": 0.2},
@@ -5109,12 +5211,10 @@ def llm_summary(cfg, deterministic, memories):
                  "Keep file names, identifiers, task ids and memory ids exactly."},
                 {"role": "user", "content": f"Facts:\n{deterministic}\n\nEvents:\n{lines}"}]}
     try:
-        with httpx.Client(timeout=httpx.Timeout(float(cfg.chat_timeout_s), connect=3.0),
-                          trust_env=False) as client:
-            resp = client.post(cfg.ollama_url.rstrip("/") + "/api/chat", json=body)
-        if resp.status_code != 200:
+        status, raw = ollama_request(cfg, "/api/chat", body, float(cfg.chat_timeout_s))
+        if status != 200:
             return None
-        text = (chat_content(resp.text) or "").strip()
+        text = (chat_content(raw.decode("utf-8", "replace")) or "").strip()
     except Exception as exc:
         log("warning", "summary.llm_failed", error=f"{type(exc).__name__}: {exc}")
         return None
@@ -7073,23 +7173,6 @@ def cmd_uninstall(args):
 # doctor: every check PASS / WARN / FAIL, with the fix in one line
 # ================================================================================================
 
-def http_get_json(url, timeout):
-    """A small GET for doctor and health checks (stdlib: no client set-up cost)."""
-    import http.client
-    import json
-    import urllib.parse
-    u = urllib.parse.urlsplit(url)
-    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(u.hostname, u.port, timeout=timeout)
-    try:
-        conn.request("GET", u.path or "/")
-        resp = conn.getresponse()
-        body = resp.read()
-        return resp.status, json.loads(body) if body else None
-    finally:
-        conn.close()
-
-
 def model_matches(wanted, available):
     """Ollama names without a tag mean ':latest'."""
     norm = lambda n: n if ":" in n else n + ":latest"
@@ -7288,8 +7371,9 @@ class Doctor:
         url = self.cfg.ollama_url.rstrip("/")
         model = self.cfg.embed_model
         try:
-            status, version = http_get_json(url + "/api/version", 2)
-            status, tags = http_get_json(url + "/api/tags", 2)
+            with OllamaClient(self.cfg, 2) as client:
+                version = json_loads(client.request("/api/version")[1] or b"null")
+                tags = json_loads(client.request("/api/tags")[1] or b"null")
         except Exception as exc:
             fallback = "the embedded model serves" if static_model() else "search is keyword-only"
             self.add("ollama", "WARN", f"Ollama not reachable at {url} ({type(exc).__name__}); "
@@ -7338,15 +7422,20 @@ class Doctor:
             return
         store = self._store()
         try:
-            row = breaker_state(store, "ollama")
+            state, failures, opened_at = breaker_status(store, self.cfg.breaker_reset_s)
         finally:
             store.close()
-        if not row or row[0] == "closed":
+        since = iso_time(opened_at) if opened_at else "?"
+        if state == "closed":
             self.add("breaker", "PASS", "closed: Ollama calls allowed")
+        elif state == "half-open":
+            self.add("breaker", "WARN", f"half-open: opened {since} after {failures} failures; "
+                     "the next call to Ollama is a trial that closes or reopens it",
+                     "check Ollama, then `devstream embed` (a success closes it)")
         else:
-            since = iso_time(row[2]) if row[2] else "?"
-            self.add("breaker", "WARN", f"{row[0]} since {since} after {row[1]} failures; "
-                     "search is keyword-only until it closes",
+            self.add("breaker", "WARN", f"open since {since} after {failures} failures; Ollama "
+                     f"is not called (searches are keyword-only) until {self.cfg.breaker_reset_s}"
+                     " s have passed",
                      "check Ollama, then `devstream embed` (a success closes it)")
 
     def check_pending(self):

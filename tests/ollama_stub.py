@@ -437,6 +437,7 @@ class OllamaStub:
         port: TCP port; 0 (default) picks a free ephemeral port.
         version: string returned by /api/version.
         chat_reply: initial value of the ``chat_reply`` attribute.
+        tls: (certificate file, key file) to serve https instead of http.
 
     Attributes (all may be changed while the server runs):
         url: "http://127.0.0.1:PORT" (after start()).
@@ -460,8 +461,10 @@ class OllamaStub:
         port: int = 0,
         version: str = DEFAULT_VERSION,
         chat_reply: str | Callable[[dict], Any] | None = None,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.host = "127.0.0.1"
+        self.tls = tls  # (certificate file, key file): serve https
         self._requested_port = port
         self.version = version
         self.chat_reply = chat_reply
@@ -489,6 +492,11 @@ class OllamaStub:
         self._stopping = threading.Event()
         server = _Server((self.host, self._requested_port), _Handler)
         server.stub = self
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -532,7 +540,7 @@ class OllamaStub:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("OllamaStub is not started")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     # ---- configuration ---------------------------------------------------
 

@@ -1,5 +1,6 @@
 """While a background embed waits on Ollama (hanging, or slow), no transaction is open: every hook
 event sent meanwhile is stored.  And the breaker opens when Ollama is not there at all."""
+import json
 import os
 import subprocess
 import time
@@ -96,7 +97,25 @@ def test_breaker_opens_when_ollama_refuses_and_stops_spawning_embedders(ds):
     assert breaker(ds) == ("open", 3)
     # `devstream embed` is the user's own trial: it calls, fails clearly, and the count goes on
     proc = ds.cli("embed")
-    assert proc.returncode == 1 and "ConnectError" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "nothing answers at" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert breaker(ds) == ("open", 4)
     assert ds.sql("SELECT count(*) FROM embed_pending")[0][0] == 1
+    # doctor reads the same state
+    check = doctor_breaker(ds)
+    assert check["status"] == "WARN" and check["detail"].startswith("open since"), check
+    assert "after 4 failures" in check["detail"]
+    # once the reset time has passed it is half-open: doctor says so, and the next Stop starts
+    # the one trial embedder, whose failure opens it again
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write("breaker_reset_s = 1\n")
+    time.sleep(1.1)
+    assert doctor_breaker(ds)["detail"].startswith("half-open"), doctor_breaker(ds)
+    ds.hook({"hook_event_name": "Stop", "session_id": "b"})
+    assert wait_for(lambda: len(background_runs(ds)) == 4), "the trial embedder never ran"
+    assert breaker(ds) == ("open", 5)
+
+
+def doctor_breaker(ds):
+    proc = ds.cli("doctor", "--json")
+    return {c["name"]: c for c in json.loads(proc.stdout)["checks"]}["breaker"]

@@ -85,6 +85,21 @@ def test_fresh_install_without_ollama_has_vector_search(ds):
     assert devstream.BUILTIN_MODEL in doctor and "local" in doctor
 
 
+@needs_model
+def test_an_ollama_without_the_model_hands_over_to_the_embedded_model(ds):
+    """Ollama answers, but the configured model is not pulled (HTTP 404): the embedded model
+    serves, as when no Ollama runs at all."""
+    from ollama_stub import OllamaStub
+    with OllamaStub(models={"all-minilm": 384}) as stub:
+        ds.env.update(DEVSTREAM_OLLAMA_URL=stub.url, DEVSTREAM_EMBED_MODE="background")
+        ds.cli("memory", "add", "--type", "decision", "Money is stored as integer cents",
+               check=True)
+        out = ds.cli_json("embed")
+        assert stub.requests_to("/api/embed"), "Ollama was not asked"
+    assert out["memories"] == 1 and out["problems"] == [], out
+    assert ds.sql("SELECT model FROM embed_spaces") == [(devstream.BUILTIN_MODEL,)]
+
+
 def test_transcript_set_labels_resolve_to_imported_memories(tmp_path, monkeypatch):
     """Every label of the held-out set names at least one memory that importing the real
     transcripts produces (labels are content, so they must survive changes to the import)."""
