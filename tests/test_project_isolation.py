@@ -118,3 +118,19 @@ def test_old_index_with_forged_terms_is_reindexed(tmp_path):
     assert match("dsproject2") == [] and match("dsproject1") == [(1,)]
     assert match("leak") == [(1,)]
     store.close()
+
+
+def test_a_small_project_beside_a_busy_one_still_finds_its_own_memories(ds):
+    """Keyword candidates are ranked across the store first; when the busy project's memories
+    crowd this one's out of that ranking, the search ranks within this project alone."""
+    busy, small = project(ds, "busy"), project(ds, "small")
+    for i in range(40):
+        ds.cli("memory", "add", f"ledger ledger {i} busy", cwd=busy, check=True)
+    mine = ds.cli("memory", "add", "--type", "decision", "the ledger keeps integer cents, never "
+                  "floats, for every invoice line, refund and currency conversion we support",
+                  cwd=small, check=True).stdout.strip()
+    hits = ds.cli_json("memory", "search", "ledger", cwd=small)
+    assert [h["id"] for h in hits] == [mine]
+    assert "integer cents" in prompt(ds, small, "does the ledger keep cents?", "s-small")
+    busy_hits = ds.cli_json("memory", "search", "ledger", "--limit", "5", cwd=busy)
+    assert len(busy_hits) == 5 and all("busy" in h["content"] for h in busy_hits)
