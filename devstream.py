@@ -3537,12 +3537,15 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
     return hits
 
 
-def ranked_matches(store, expr, floor_rowid, want, project_id):
-    """The best `want` memories by BM25 for an FTS expression (rowids above floor_rowid), of one
-    project when project_id is given."""
+def ranked_matches(store, expr, floor_rowid, want, project_id, newest=False):
+    """The best `want` memories by BM25 (or the newest) for an FTS expression, of rowids above
+    floor_rowid, of one project when project_id is given.  The project is kept by its column;
+    callers AND its FTS term in only when other projects' memories crowd the ranking (reading
+    that term's posting list is the costly part on a large store)."""
+    order = "rowid DESC" if newest else "bm25(memories_fts, 1.0, 0.6)"
     return store.all(
         "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
-        "memories_fts MATCH ? AND rowid > ? ORDER BY bm25(memories_fts, 1.0, 0.6) LIMIT ?) f "
+        f"memories_fts MATCH ? AND rowid > ? ORDER BY {order} LIMIT ?) f "
         "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
         " WHERE ?4 IS NULL OR m.project_id = ?4", (expr, floor_rowid, want, project_id))
 
@@ -5578,20 +5581,21 @@ def file_context(store, cfg, project, project_id, rel, session_id):
     rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
                      "p.id = m.project_id WHERE m.project_id=? AND m.path=? AND "
                      "(m.session_id IS NOT ? OR m.session_id IS NULL) "
-                     "ORDER BY m.created_at DESC LIMIT 30", (project_id, rel, session_id))
+                     # +: through the path index, not the project's recency index
+                     "ORDER BY +m.created_at DESC LIMIT 30", (project_id, rel, session_id))
     hits = [Hit(r) for r in rows]
     name = os.path.basename(rel)
     name_words = words(name)
     if len(name) > 3 and name_words:
         # decisions, learnings, notes and errors that mention the file by name
-        expr = " AND ".join(f'"{w}"' for w in name_words) + \
-            f' AND terms:"{project_term(project_id)}" AND (' + \
+        expr = " AND ".join(f'"{w}"' for w in name_words) + " AND (" + \
             " OR ".join(f'"{type_term(t)}"' for t in ("decision", "learning", "note", "error")) + ")"
+        rows = ranked_matches(store, expr, 0, 20, project_id, newest=True)
+        if len(rows) < 20 and store_has_other_projects(store):
+            rows = ranked_matches(store, f'{expr} AND terms:"{project_term(project_id)}"', 0, 20,
+                                  project_id, newest=True)
         known = {h.rowid for h in hits}
-        for row in store.all("SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM "
-                             "memories_fts WHERE memories_fts MATCH ? ORDER BY rowid DESC "
-                             "LIMIT 20) f JOIN memories m ON m.rowid = f.r JOIN projects p ON "
-                             "p.id = m.project_id WHERE m.project_id = ?", (expr, project_id)):
+        for row in rows:
             h = Hit(row)
             if h.rowid not in known and h.session_id != session_id and \
                     name.lower() in h.content.lower():

@@ -134,3 +134,19 @@ def test_a_small_project_beside_a_busy_one_still_finds_its_own_memories(ds):
     assert "integer cents" in prompt(ds, small, "does the ledger keep cents?", "s-small")
     busy_hits = ds.cli_json("memory", "search", "ledger", "--limit", "5", cwd=busy)
     assert len(busy_hits) == 5 and all("busy" in h["content"] for h in busy_hits)
+
+
+def test_file_context_of_a_small_project_beside_a_busy_one(ds):
+    """What is known about a file: the busy project's many notes about a file of the same name
+    neither crowd out this project's own nor appear here."""
+    busy, small = project(ds, "busy"), project(ds, "small")
+    ds.cli("memory", "add", "--type", "decision", "invoice.py rounds half to even, per the auditors",
+           cwd=small, check=True)
+    for i in range(30):         # newer, all of them
+        ds.cli("memory", "add", "--type", "decision", f"BUSY-ONLY invoice.py rule {i}", cwd=busy,
+               check=True)
+    proc = ds.hook({"hook_event_name": "PreToolUse", "tool_name": "Read", "session_id": "s-small",
+                    "cwd": small, "tool_input": {"file_path": os.path.join(small, "invoice.py")}})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    text = json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert "half to even" in text and "BUSY-ONLY" not in text
