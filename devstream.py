@@ -3477,8 +3477,7 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
     total = max(1, total)
     common = max(50, total // 12)
     idf, match_terms, fallback, unknown = {}, [], [], []
-    variants = list(dict.fromkeys(v for g in groups for v in g))
-    known = document_frequencies(store, variants, total)
+    known = document_frequencies(store, groups, total)
     for w, s in groups:
         dfs = {v: known.get(v, 0) for v in dict.fromkeys((w, s))}
         df = max(dfs.values())
@@ -3554,24 +3553,33 @@ def store_has_other_projects(store):
     return store.one("SELECT 1 FROM projects LIMIT 1 OFFSET 1") is not None
 
 
-COMMON_IN_WINDOW = 64       # a word this frequent among the newest FTS_WINDOW memories is common
+DF_SAMPLE = 2000            # the newest memories a common word's frequency is estimated from
+COMMON_IN_SAMPLE = 16       # a word in this many of them is common (0.8%)
 
 
-def document_frequencies(store, variants, total):
-    """{word: number of memories holding it}.  FTS5 counts a word's memories by reading its
-    whole posting list: 48 ms for a few common words at a million memories.  Above FTS_WINDOW
-    memories a word common among the newest FTS_WINDOW is estimated from them (IDF needs no
-    more); the rest, rare by definition, are counted exactly (an old identifier stays findable)."""
+def document_frequencies(store, groups, total):
+    """{word or stem: number of memories holding it} for query groups [(word, stem)].  FTS5
+    counts a word's memories by reading its whole posting list: 48 ms for a few common words at
+    a million memories.  Above FTS_WINDOW memories a word common among the newest DF_SAMPLE is
+    estimated from them (IDF needs no more), and so is its stem, which every memory holding the
+    word holds too; the rest, rare by definition, are counted exactly (an old identifier stays
+    findable)."""
+    variants = list(dict.fromkeys(v for g in groups for v in g))
     if not variants:
         return {}
-    known, exact = {}, list(variants)
+    known, exact = {}, variants
     if total > FTS_WINDOW:
         exact = []
         for v in variants:
+            if v in known:
+                continue
             n = store.scalar("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ? AND "
-                             "rowid > ?", (f'"{v}"', total - FTS_WINDOW), default=0)
-            if n >= COMMON_IN_WINDOW:
-                known[v] = n * total // FTS_WINDOW
+                             "rowid > ?", (f'"{v}"', total - DF_SAMPLE), default=0)
+            if n >= COMMON_IN_SAMPLE:
+                known[v] = n * total // DF_SAMPLE
+                for w, stem_of_w in groups:
+                    if w == v:
+                        known.setdefault(stem_of_w, known[v])
             else:
                 exact.append(v)
     if exact:
