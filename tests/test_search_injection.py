@@ -130,3 +130,31 @@ def test_context_preview_matches_the_hook(ds, seeded):
                           "getUserById soft-deleted users")
     assert seeded["note"] in preview["context"]
     assert preview["output"]["hookSpecificOutput"]["additionalContext"] == preview["context"]
+
+
+def test_large_store_estimates_keep_old_rare_words_findable(ds, monkeypatch):
+    """Above FTS_WINDOW memories a common word's frequency is estimated from the newest ones;
+    a rare word, such as an identifier from long ago, is still counted and found."""
+    import devstream
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    monkeypatch.setattr(devstream, "FTS_WINDOW", 300)
+    monkeypatch.setattr(devstream, "DF_SAMPLE", 100)
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    try:
+        with store.write():
+            pid = store.project_id(devstream.find_project(ds.project_dir))
+            old, _ = devstream.add_memory(store, pid, "decision",
+                                          "reconcile_ledger_v2 keeps the invoice totals in cents")
+            for i in range(600):
+                devstream.add_memory(store, pid, "edit", f"Edited invoice.py: invoice total "
+                                     f"retry change {i}", path="src/invoice.py")
+        groups = devstream.query_groups("why does reconcile_ledger_v2 change the invoice total?")
+        known = devstream.document_frequencies(store, groups, 601)
+        assert known["reconcile_ledger_v2"] == 1                        # counted exactly
+        assert 400 <= known["invoice"] <= 800                          # estimated from the newest
+        hits = devstream.search(store, cfg, "why does reconcile_ledger_v2 change the invoice "
+                                "total?", project_id=pid, limit=5)
+    finally:
+        store.close()
+    assert hits and hits[0].id == old
