@@ -1009,21 +1009,51 @@ class Record:
 
 
 class Table:
-    __slots__ = ("name", "alias", "columns", "kind", "local", "keys", "lists", "required",
-                 "order", "identity", "_record")
+    """One table's declaration.  The spec strings are read when first used (every hook imports
+    this module: its start-up stays a few attribute stores per table)."""
+    __slots__ = ("name", "alias", "kind", "order", "keys", "_spec", "_parsed", "_record")
 
     def __init__(self, name, alias, columns, kind=None, local="", keys=None, lists="",
                  order="", identity=""):
-        self.name, self.alias, self.kind = name, alias, kind
-        names = columns.split()
-        self.columns = tuple(c.rstrip("!") for c in names)
-        self.required = {c.rstrip("!") for c in names if c.endswith("!")}
-        self.local = set(local.split())
-        self.keys = dict(keys or {})
-        self.lists = set(lists.split())
-        self.order = order
-        self.identity = tuple(identity.split())
-        self._record = None
+        self.name, self.alias, self.kind, self.order = name, alias, kind, order
+        self.keys = keys or {}
+        self._spec = (columns, local, lists, identity)
+        self._parsed = self._record = None
+
+    def _parse(self):
+        if self._parsed is None:
+            columns, local, lists, identity = self._spec
+            names = columns.split()
+            self._parsed = (tuple(c.rstrip("!") for c in names),
+                            {c.rstrip("!") for c in names if c.endswith("!")},
+                            set(local.split()), set(lists.split()), tuple(identity.split()))
+        return self._parsed
+
+    @property
+    def columns(self):
+        """The column names, in the table's order."""
+        return self._parse()[0]
+
+    @property
+    def required(self):
+        """The columns an imported record must have."""
+        return self._parse()[1]
+
+    @property
+    def local(self):
+        """The columns an export leaves out: this database's own, or derived from the others."""
+        return self._parse()[2]
+
+    @property
+    def lists(self):
+        """Space-separated columns, exported as lists."""
+        return self._parse()[3]
+
+    @property
+    def identity(self):
+        """The columns that make an imported row the same as a stored one (for tables whose
+        constraints do not say it)."""
+        return self._parse()[4]
 
     @property
     def record(self):
@@ -1390,8 +1420,7 @@ def open_sessions_to_close(store, project_id, current_session, idle_before, clis
         (project_id, current_session, idle_before, *clis_without_end))]
 
 
-# -- memories, their keyword index and the embedding queue --------------------------------------
-
+# -- memories and their keyword index -----------------------------------------------------------
 
 def session_followups(store, session_id, after, limit=4):
     """What came of a prompt: the memories of the same session recorded after it (the edits,
@@ -1746,7 +1775,37 @@ def delete_snapshots_holding(store, needle, project_id=None):
     return store.conn.changes()
 
 
-# -- embeddings: spaces, vector tables, the query cache, the breaker ----------------------------
+# -- embeddings: the queue, spaces, vector tables, the query cache, the breaker -----------------
+
+def anything_pending(store):
+    """Whether any memory waits for a vector."""
+    return store.one("SELECT 1 FROM embed_pending LIMIT 1") is not None
+
+
+def queue_other_models(store, model):
+    """Every memory without a vector of this model waits for one."""
+    store.execute(
+        "INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT m.rowid FROM memories m "
+        "LEFT JOIN embed_spaces s ON s.id = m.embed_space WHERE s.model IS NOT ? ",
+        (model,))
+
+
+def queue_space(store, space_id):
+    """Every memory embedded in this space waits for a vector again."""
+    store.execute("INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT rowid FROM "
+                  "memories WHERE embed_space=?", (space_id,))
+
+
+def still_pending(store, rowid):
+    """(the memory's current space,) while it waits for a vector; None when it no longer does
+    (forgotten, or embedded by another process)."""
+    return store.one("SELECT m.embed_space FROM embed_pending e JOIN memories m ON m.rowid = "
+                     "e.memory_rowid WHERE e.memory_rowid=?", (rowid,))
+
+
+def mark_embedded(store, rowid, space_id):
+    store.execute("UPDATE memories SET embed_space=? WHERE rowid=?", (space_id, rowid))
+    store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
 
 
 def pending_count(store):
@@ -1782,8 +1841,38 @@ def pending_batch(store, n):
     return rows
 
 
-# -- retention and upkeep -----------------------------------------------------------------------
+def ensure_space(store, model, dim):
+    """The tables for (model, dim), created on first use (see vector_search)."""
+    row = store.one("SELECT id FROM embed_spaces WHERE model=? AND dim=?", (model, dim))
+    if row:
+        return row[0]
+    store.execute("INSERT INTO embed_spaces(model, dim, created_at) VALUES(?,?,?)",
+                  (model, dim, time.time()))
+    space_id = store.conn.last_insert_rowid()
+    store.execute(f"CREATE VIRTUAL TABLE vec_{space_id} USING vec0(project_id integer partition "
+                  f"key, embedding bit[{padded_dim(dim)}])")
+    store.execute(f"CREATE TABLE vecf_{space_id}(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+    return space_id
 
+
+def put_vector(store, space_id, rowid, project_id, blob):
+    n = int(space_id)
+    store.execute(f"INSERT OR REPLACE INTO vecf_{n}(rowid, embedding) VALUES(?,?)", (rowid, blob))
+    store.execute(f"DELETE FROM vec_{n} WHERE rowid=?", (rowid,))
+    store.execute(f"INSERT INTO vec_{n}(rowid, project_id, embedding) "
+                  "VALUES(?, ?, vec_quantize_binary(?))", (rowid, project_id, blob))
+
+
+def drop_vector(store, space_id, rowid):
+    n = int(space_id)
+    for table in (f"vec_{n}", f"vecf_{n}"):
+        try:
+            store.execute(f"DELETE FROM {table} WHERE rowid=?", (rowid,))
+        except store.apsw.SQLError:
+            pass
+
+
+# -- retention and upkeep -----------------------------------------------------------------------
 
 def gc_candidates(store, project_id, types, cutoff=None, keep=None):
     """(rowid, type) of memories that retention may delete: of the given types, in one project
@@ -4380,37 +4469,6 @@ def query_vector(store, cfg, text, timeout_ms):
     return space_id, vec, model
 
 
-def ensure_space(store, model, dim):
-    """The tables for (model, dim), created on first use (see vector_search)."""
-    row = store.one("SELECT id FROM embed_spaces WHERE model=? AND dim=?", (model, dim))
-    if row:
-        return row[0]
-    store.execute("INSERT INTO embed_spaces(model, dim, created_at) VALUES(?,?,?)",
-                  (model, dim, time.time()))
-    space_id = store.conn.last_insert_rowid()
-    store.execute(f"CREATE VIRTUAL TABLE vec_{space_id} USING vec0(project_id integer partition "
-                  f"key, embedding bit[{padded_dim(dim)}])")
-    store.execute(f"CREATE TABLE vecf_{space_id}(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
-    return space_id
-
-
-def put_vector(store, space_id, rowid, project_id, blob):
-    n = int(space_id)
-    store.execute(f"INSERT OR REPLACE INTO vecf_{n}(rowid, embedding) VALUES(?,?)", (rowid, blob))
-    store.execute(f"DELETE FROM vec_{n} WHERE rowid=?", (rowid,))
-    store.execute(f"INSERT INTO vec_{n}(rowid, project_id, embedding) "
-                  "VALUES(?, ?, vec_quantize_binary(?))", (rowid, project_id, blob))
-
-
-def drop_vector(store, space_id, rowid):
-    n = int(space_id)
-    for table in (f"vec_{n}", f"vecf_{n}"):
-        try:
-            store.execute(f"DELETE FROM {table} WHERE rowid=?", (rowid,))
-        except store.apsw.SQLError:
-            pass
-
-
 def requeue_for_model(store, model):
     """When the serving model changes, memories embedded with another model wait again (their
     old vectors keep answering nothing: queries only ever search the serving model's space)."""
@@ -4418,12 +4476,9 @@ def requeue_for_model(store, model):
     if last == model:
         return 0
     with store.write():
-        store.execute(
-            "INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT m.rowid FROM memories m "
-            "LEFT JOIN embed_spaces s ON s.id = m.embed_space WHERE s.model IS NOT ? ",
-            (model,))
+        queue_other_models(store, model)
         store.set_state("embed_model", model)
-    return store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    return pending_count(store)
 
 
 def ollama_answers(store, cfg, timeout_s=3.0):
@@ -4453,7 +4508,7 @@ def embed_pending_static(store, cfg, limit=None, progress=None, deadline=None):
     static = static_model()
     if static is None:
         return 0, "the embedded model file is missing"
-    total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    total = pending_count(store)
     if limit:
         total = min(total, limit)
     done = 0
@@ -4481,7 +4536,7 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=Fa
         requeue_for_model(store, BUILTIN_MODEL)
         return embed_pending_static(store, cfg, limit, progress, deadline)
     switching = store.get_state("embed_model") != cfg.embed_model
-    if switching and store.one("SELECT 1 FROM embed_pending LIMIT 1") is None:
+    if switching and not anything_pending(store):
         # nothing waits: one small request tells whether Ollama now serves
         if not ollama_answers(store, cfg):
             requeue_for_model(store, BUILTIN_MODEL)
@@ -4561,20 +4616,17 @@ def store_vectors(store, cfg, rows, vectors, dim, model=None):
     space = current_space(store, cfg, model)
     space_id = ensure_space(store, model, dim)
     if space is not None and space[0] != space_id:
-        store.execute("INSERT OR IGNORE INTO embed_pending(memory_rowid) SELECT rowid FROM "
-                      "memories WHERE embed_space=?", (space[0],))
+        queue_space(store, space[0])
         log("warning", "embed.dimension_changed", model=model, old=space[1], new=dim)
     n = 0
     for (rowid, _, project_id), vec in zip(rows, vectors):
-        old = store.one("SELECT m.embed_space FROM embed_pending e JOIN memories m ON m.rowid = "
-                        "e.memory_rowid WHERE e.memory_rowid=?", (rowid,))
+        old = still_pending(store, rowid)
         if old is None:
             continue
         if old[0] is not None and old[0] != space_id:
             drop_vector(store, old[0], rowid)
         put_vector(store, space_id, rowid, project_id, pack_vector(vec))
-        store.execute("UPDATE memories SET embed_space=? WHERE rowid=?", (space_id, rowid))
-        store.execute("DELETE FROM embed_pending WHERE memory_rowid=?", (rowid,))
+        mark_embedded(store, rowid, space_id)
         n += 1
     return n
 
