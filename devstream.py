@@ -1577,10 +1577,12 @@ def store_scrub(store):
 
 # -- tasks, their dependencies and status events ------------------------------------------------
 
-# the columns of a task row (Task in the tasks section), with its project's name
-TASK_COLUMNS = "t.id, p.name, t.title, t.description, t.status, t.priority, t.parent, " \
-               "t.estimate_minutes, t.labels, t.created_at, t.updated_at, t.closed_at, " \
-               "t.block_reason, t.project_id"
+# a task row, the record type of the task queries (Task in the tasks section): these columns of
+# tasks, with the project's name as `project`
+TASK_FIELDS = ("id", "project", "title", "description", "status", "priority", "parent",
+               "estimate_minutes", "labels", "created_at", "updated_at", "closed_at",
+               "block_reason", "project_id")
+TASK_COLUMNS = ", ".join("p.name" if f == "project" else "t." + f for f in TASK_FIELDS)
 _TASK_ROWS = "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
 
 
@@ -1822,6 +1824,25 @@ def embedded_count(store, model):
 def breaker_state(store, name):
     """(state, fail_counter, opened_at) of the named breaker, or None before its first call."""
     return store.one("SELECT state, fail_counter, opened_at FROM breaker WHERE name=?", (name,))
+
+
+def breaker_success(store, name):
+    """A call succeeded: the breaker closes and forgets its failures (inside a write)."""
+    store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (name,))
+    store.execute("UPDATE breaker SET state='closed', fail_counter=0, success_counter="
+                  "success_counter+1, opened_at=NULL WHERE name=? AND (state!='closed' "
+                  "OR fail_counter!=0)", (name,))
+
+
+def breaker_failure(store, name, fail_max, now):
+    """A call failed: one more failure; the fail_max-th in a row, or any while not closed, opens
+    the breaker at `now` (inside a write)."""
+    store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (name,))
+    store.execute(
+        "UPDATE breaker SET fail_counter=fail_counter+1, success_counter=0, "
+        "state=CASE WHEN state!='closed' OR fail_counter+1>=? THEN 'open' ELSE state END, "
+        "opened_at=CASE WHEN state!='closed' OR fail_counter+1>=? THEN ? ELSE opened_at END "
+        "WHERE name=?", (fail_max, fail_max, now, name))
 
 
 def vec_version(conn):
@@ -4381,17 +4402,10 @@ def breaker_record(store, ok):
     writes the call's results, so a rollback there cannot erase the count)."""
     now = time.time()
     with store.write():
-        store.execute("INSERT OR IGNORE INTO breaker(name) VALUES(?)", (BREAKER_NAME,))
         if ok:
-            store.execute("UPDATE breaker SET state='closed', fail_counter=0, success_counter="
-                          "success_counter+1, opened_at=NULL WHERE name=? AND (state!='closed' "
-                          "OR fail_counter!=0)", (BREAKER_NAME,))
+            breaker_success(store, BREAKER_NAME)
         else:
-            store.execute(
-                "UPDATE breaker SET fail_counter=fail_counter+1, success_counter=0, "
-                "state=CASE WHEN state!='closed' OR fail_counter+1>=? THEN 'open' ELSE state END, "
-                "opened_at=CASE WHEN state!='closed' OR fail_counter+1>=? THEN ? ELSE opened_at END "
-                "WHERE name=?", (BREAKER_FAIL_MAX, BREAKER_FAIL_MAX, now, BREAKER_NAME))
+            breaker_failure(store, BREAKER_NAME, BREAKER_FAIL_MAX, now)
 
 
 def breaker_call(store, reset_s, fn, force=False):
@@ -4689,14 +4703,12 @@ def maybe_embed_after_event(hook):
 
 TASK_STATUSES = ("open", "in_progress", "blocked", "done", "cancelled")
 class Task:
-    __slots__ = ("id", "project", "title", "description", "status", "priority", "parent",
-                 "estimate_minutes", "labels", "created_at", "updated_at", "closed_at",
-                 "block_reason", "project_id", "depends_on")
+    """A row of TASK_COLUMNS (its fields: TASK_FIELDS), with its dependencies' ids."""
+    __slots__ = TASK_FIELDS + ("depends_on",)
 
     def __init__(self, row, depends_on=()):
-        (self.id, self.project, self.title, self.description, self.status, self.priority,
-         self.parent, self.estimate_minutes, self.labels, self.created_at, self.updated_at,
-         self.closed_at, self.block_reason, self.project_id) = row
+        for name, value in zip(TASK_FIELDS, row):
+            setattr(self, name, value)
         self.depends_on = list(depends_on)
 
     def as_json(self):
