@@ -4572,7 +4572,7 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
     """embed_pending through Ollama: (embedded, error, whether Ollama or the model is absent
     rather than failing).  When `switching` to it, the first batch it answers makes it the
     serving model (everything embedded with another model is queued again)."""
-    total = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+    total = pending_count(store)
     if limit:
         total = min(total, limit)
     done = 0
@@ -4605,7 +4605,7 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
                 with store.write():
                     store.set_state("ollama_ok_at", str(time.time()))
             if switching:
-                before = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+                before = pending_count(store)
                 after = requeue_for_model(store, cfg.embed_model) or before
                 switching = False
                 total += after - before         # memories embedded by another model, again
@@ -4615,7 +4615,7 @@ def embed_pending_ollama(store, cfg, limit, progress, deadline, force, switching
             with store.write():
                 done += store_vectors(store, cfg, rows, vectors, dim)
             # a changed dimension queues everything again: the run goes on until it is done
-            left = store.scalar("SELECT count(*) FROM embed_pending", default=0)
+            left = pending_count(store)
             total = done + left if not limit else min(limit, done + left)
             if progress:
                 progress(done, total)
@@ -4681,7 +4681,7 @@ def maybe_embed_after_event(hook):
     if cfg.embed_mode == "off":
         return
     store = hook.store
-    if store.one("SELECT 1 FROM embed_pending LIMIT 1") is None:
+    if not anything_pending(store):
         return
     if serving_model(store, cfg) != BUILTIN_MODEL and not breaker_allows(store, cfg.breaker_reset_s):
         return
