@@ -4118,8 +4118,7 @@ class StaticModel:
 
     def embed_packed(self, text):
         """The vector as float32 bytes (sqlite-vec's format)."""
-        import array
-        return array.array("f", self.embed(text)).tobytes()
+        return pack_floats(self.embed(text))
 
 
 _STATIC = []
@@ -4363,11 +4362,20 @@ def padded_dim(dim):
     return -(-int(dim) // 8) * 8
 
 
+def pack_floats(values):
+    """float32 bytes, sqlite-vec's format.  Not through `array`: importing it imports
+    `collections` (3 ms on the hook path); the loop costs 0.07 ms for 256 values."""
+    buf = bytearray(4 * len(values))
+    view = memoryview(buf).cast("f")
+    for i, v in enumerate(values):
+        view[i] = v
+    return bytes(buf)
+
+
 def pack_vector(vec):
-    import array
     vec = list(vec)
     vec += [0.0] * (padded_dim(len(vec)) - len(vec))
-    return array.array("f", vec).tobytes()
+    return pack_floats(vec)
 
 
 class BreakerOpen(EmbedError):

@@ -13,7 +13,7 @@ ALLOWED = {
     "_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
     "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc", "io",
     "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
-    "apsw", "_operator", "_blake2", "_socket", "array", "_struct", "math", "_random",
+    "apsw", "_operator", "mmap", "_blake2", "_socket", "_struct", "math", "_random",
     "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
     "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string",
 }
@@ -52,11 +52,15 @@ def imported_modules(stderr):
     return names
 
 
-@pytest.mark.parametrize("mode", ["off", "background"])
+@pytest.mark.parametrize("mode", ["off", "background", "embedded"])
 def test_each_hook_event_imports_only_the_allow_list(ds, mode):
-    ds.env["DEVSTREAM_EMBED_MODE"] = mode
+    ds.env["DEVSTREAM_EMBED_MODE"] = "off" if mode == "off" else "background"
+    if mode == "embedded":          # the embedded model serves: the prompt is embedded in the hook
+        ds.env["DEVSTREAM_EMBED_MODEL"] = "builtin"
     ds.cli("memory", "add", "--type", "decision", "the parser rejects tabs in config files",
            check=True)
+    if mode == "embedded":
+        assert ds.cli_json("embed")["memories"] == 1
     argv = list(ds.hook_argv)
     argv.insert(1, "-X")
     argv.insert(2, "importtime")
