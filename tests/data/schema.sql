@@ -1,5 +1,5 @@
--- DevStream schema version 6, after the migrations
--- migration_1_core, migration_2_tasks, migration_3_embeddings, migration_4_session_detail, migration_5_reindex_reserved_terms, migration_6_identity_and_secure_delete
+-- DevStream schema version 7, after the migrations
+-- migration_1_core, migration_2_tasks, migration_3_embeddings, migration_4_session_detail, migration_5_reindex_reserved_terms, migration_6_identity_and_secure_delete, migration_7_session_index_by_type
 -- regenerate: DEVSTREAM_WRITE_SCHEMA=1 python -m pytest tests/test_schema.py
 
 CREATE TABLE breaker(
@@ -97,7 +97,7 @@ CREATE TABLE tasks(
         closed_at REAL);
 CREATE INDEX memories_path ON memories(project_id, path) WHERE path IS NOT NULL;
 CREATE INDEX memories_recent ON memories(project_id, created_at);
-CREATE INDEX memories_session ON memories(session_id);
+CREATE INDEX memories_session ON memories(session_id, project_id, type, created_at);
 CREATE INDEX memories_type ON memories(project_id, type, created_at);
 CREATE INDEX session_snapshots_session ON session_snapshots(session_id, at);
 CREATE INDEX sessions_project ON sessions(project_id, started_at);
