@@ -97,7 +97,7 @@ CREATE TABLE tasks(
         closed_at REAL);
 CREATE INDEX memories_path ON memories(project_id, path) WHERE path IS NOT NULL;
 CREATE INDEX memories_recent ON memories(project_id, created_at);
-CREATE INDEX memories_session ON memories(session_id, project_id, type, created_at);
+CREATE INDEX memories_session ON memories(session_id, project_id, type, created_at, path);
 CREATE INDEX memories_type ON memories(project_id, type, created_at);
 CREATE INDEX session_snapshots_session ON session_snapshots(session_id, at);
 CREATE INDEX sessions_project ON sessions(project_id, started_at);
