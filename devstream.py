@@ -625,6 +625,10 @@ class StoreError(Exception):
     """The database cannot be used (locked, corrupt, unwritable, from a newer version)."""
 
 
+class StoreUpgrading(StoreError):
+    """A hook found the schema behind on a store too big to upgrade within its deadline."""
+
+
 class StoreDamaged(StoreError):
     """The database failed an integrity check or a page read: it is never written again."""
 
@@ -813,6 +817,11 @@ class Store:
         if self.version > SCHEMA_VERSION:
             raise StoreError(f"database schema {self.version} is newer than this devstream "
                              f"({SCHEMA_VERSION}); upgrade devstream")
+        if migrate == "small" and self.version < SCHEMA_VERSION and \
+                self.version and self.scalar("SELECT max(rowid) FROM memories", default=0) > \
+                MIGRATE_IN_HOOK_MAX:
+            raise StoreUpgrading(f"the database needs an upgrade to schema {SCHEMA_VERSION}, "
+                                 "too long for a hook: it runs in the background")
         if migrate and self.version < SCHEMA_VERSION:
             self.migrate()
 
@@ -1229,14 +1238,21 @@ def recover_database(db_path):
     return aside, counts, unreadable
 
 
-def open_store(cfg, busy_ms=5000, create=True):
-    """Open the database, turning SQLite's failures into one clear StoreError."""
+# A hook upgrades the schema itself only on a store this small: building an index over a
+# million memories takes seconds, past any hook's deadline (it would be killed, rolled back,
+# and tried again by every hook after it).  Above this a detached process upgrades it.
+MIGRATE_IN_HOOK_MAX = 200000
+
+
+def open_store(cfg, busy_ms=5000, create=True, migrate=True):
+    """Open the database, turning SQLite's failures into one clear StoreError.  migrate="small":
+    upgrade the schema only if the store is small (hooks), else raise StoreUpgrading."""
     try:
         apsw = import_apsw()
     except ImportError as exc:
         raise StoreError(f"apsw is not installed ({exc})") from None
     try:
-        return Store(cfg.paths.db, busy_ms=busy_ms, create=create)
+        return Store(cfg.paths.db, busy_ms=busy_ms, create=create, migrate=migrate)
     except StoreError:
         raise
     except (apsw.Error, OSError) as exc:
@@ -5820,7 +5836,11 @@ class Hook:
         if self._store is None:
             # leave a margin under the deadline so a locked database ends in a log line, not a kill
             busy = max(50, self.remaining_ms() - 250)
-            self._store = open_store(self.cfg, busy_ms=busy)
+            try:
+                self._store = open_store(self.cfg, busy_ms=busy, migrate="small")
+            except StoreUpgrading:
+                spawn_detached(["upgrade-store"])
+                raise
         return self._store
 
     @property
@@ -7922,6 +7942,9 @@ HELP = {
     "summarize": ("Write a chat-model summary of one session (run in the background by "
                   "SessionEnd).", "SESSION_ID", [("--background", "run detached")],
                   "devstream summarize 55604662"),
+    "upgrade-store": ("Upgrade the database's schema (run in the background by a hook when the "
+                      "store is too big to upgrade within the hook's deadline).", "", [],
+                      "devstream upgrade-store"),
     "import-transcripts": ("Import past Claude Code sessions. Each session goes to the project "
                            "of its own working directory (worktrees of a repository together).",
                            "[PATH...]",
@@ -7953,7 +7976,7 @@ GROUPS = {
     "task dep": "Dependencies between tasks.",
     "session": "Sessions recorded by the hooks or imported.",
 }
-HIDDEN = ("summarize",)
+HIDDEN = ("summarize", "upgrade-store")
 
 
 def _wrap(text, width, indent):
@@ -8680,6 +8703,27 @@ def cmd_session_show(args):
     return 0
 
 
+def cmd_upgrade_store(args):
+    """Upgrade the schema of a store too big for a hook to do it (run detached by a hook); one
+    at a time, the others leave at once."""
+    import fcntl
+    cfg = Config()
+    os.makedirs(cfg.paths.data, exist_ok=True)
+    fd = os.open(os.path.join(cfg.paths.data, "upgrade.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return 0
+    try:
+        store = open_store(cfg, busy_ms=60000, create=False)
+        background_logger(cfg).info("store.upgraded", schema=store.version)
+        store.close()
+    finally:
+        os.close(fd)
+    return 0
+
+
 def cmd_summarize(args):
     """Richer summary of one session by the chat model (run detached by SessionEnd)."""
     cfg, store = cli_store(create=False)
@@ -8842,6 +8886,7 @@ COMMANDS = {
     "session show": (cmd_session_show, LISTING_OPTS, 1, 1),
     "recover": (cmd_recover, JSON_OPT, 0, 0),
     "summarize": (cmd_summarize, {"--background": "flag"}, 1, 1),
+    "upgrade-store": (cmd_upgrade_store, {}, 0, 0),
     "import-transcripts": (cmd_import_transcripts, PROJECT_OPTS, 0, None),
     "export": (cmd_export, {"-o": "value", "--output": "value"}, 0, 0),
     "import": (cmd_import, JSON_OPT, 1, 1),

@@ -149,3 +149,31 @@ def test_a_forgotten_memory_is_gone_from_the_file(ds):
     for path in glob.glob(ds.db + "*"):
         with open(path, "rb") as fh:
             assert b"zanzibarquokka" not in fh.read(), path
+
+
+def test_a_big_store_is_upgraded_in_the_background_not_in_a_hook(ds):
+    """A hook that finds the schema behind on a store too big to upgrade within its deadline
+    returns at once and leaves the upgrade to a detached process; hooks after it work."""
+    import time
+
+    import devstream
+    old = devstream.Store(ds.db, migrate=False)
+    old.migrate(target=devstream.SCHEMA_VERSION - 1)
+    with old.write():
+        pid = old.project_id(devstream.find_project(ds.project_dir))
+        old.execute("INSERT INTO memories(rowid, id, project_id, type, content, created_at, "
+                    "content_hash) VALUES(?, 'm-bigbig', ?, 'note', 'a memory far down the "
+                    "store', 0, 'x')", (devstream.MIGRATE_IN_HOOK_MAX + 1, pid))
+    old.close()
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": "first prompt after upgrade"})
+    assert_silent_success(proc)
+    assert any(r["event"] == "hook.store_unavailable" and "background" in r.get("error", "")
+               for r in ds.log_records())
+    deadline = time.time() + 30
+    while ds.sql("PRAGMA user_version")[0][0] < devstream.SCHEMA_VERSION:
+        assert time.time() < deadline, "the background upgrade did not run"
+        time.sleep(0.1)
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": "a prompt once upgraded"})
+    assert proc.returncode == 0
+    assert ds.sql("SELECT count(*) FROM memories WHERE content LIKE 'a prompt once upgraded%'"
+                  )[0][0] == 1
