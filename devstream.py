@@ -1261,6 +1261,10 @@ def open_store(cfg, busy_ms=5000, create=True, migrate=True):
 
 # -- projects ------------------------------------------------------------------------------------
 
+def store_has_other_projects(store):
+    return store.one("SELECT 1 FROM projects LIMIT 1 OFFSET 1") is not None
+
+
 def ids_with_prefix(store, table, text, project_id=None, limit=6):
     """The ids of memories, tasks or sessions that start with text, in id order; of one
     project unless project_id is None."""
@@ -1307,6 +1311,47 @@ def probe_stored(store, key, session_id, content):
 
 
 # -- sessions ------------------------------------------------------------------------------------
+
+SESSION_COUNTERS = ("prompts", "tool_events", "errors", "turns")
+
+
+def upsert_session(store, session_id, project_id, cli, source, now, transcript_path, counter=None):
+    """The session row exists from the first event seen, and was seen now; `counter` (one of
+    SESSION_COUNTERS) is incremented in the same statement."""
+    bump = f", {counter}={counter}+1" if counter in SESSION_COUNTERS else ""
+    first = 1 if bump else 0
+    store.execute(
+        "INSERT INTO sessions(id, project_id, cli, source, status, started_at, last_seen_at,"
+        f" transcript_path{', ' + counter if bump else ''}) VALUES(?,?,?,?, 'active', ?,?,?"
+        f"{', ?' if bump else ''}) ON CONFLICT(id) DO UPDATE SET"
+        f" last_seen_at=excluded.last_seen_at{bump}",
+        (session_id, project_id, cli, source, now, now, transcript_path) +
+        ((first,) if bump else ()))
+
+
+def session_status(store, session_id):
+    """'active' or 'ended', or None for a session not seen yet."""
+    return store.scalar("SELECT status FROM sessions WHERE id=?", (session_id,))
+
+
+def reopen_session(store, session_id, source, existed):
+    """SessionStart: the session is active again; a resume or a compaction is counted."""
+    store.execute(
+        "UPDATE sessions SET status='active', ended_at=NULL, source=coalesce(source, ?),"
+        " resumes = resumes + (? = 'resume' AND ?), compactions = compactions + (? = 'compact')"
+        " WHERE id=?", (source, source, existed, source, session_id))
+
+
+def count_tool_event(store, session_id, failed=False):
+    """One more tool event of the session (and one more error when it failed)."""
+    store.execute(f"UPDATE sessions SET tool_events=tool_events+1"
+                  f"{', errors=errors+1' if failed else ''} WHERE id=?", (session_id,))
+
+
+def end_session(store, session_id, now, reason):
+    store.execute("UPDATE sessions SET status='ended', ended_at=?, last_seen_at=?,"
+                  " end_reason=? WHERE id=?", (now, now, reason, session_id))
+
 
 # a session as `session list` and `session show` print it
 _SESSION_ROWS = ("SELECT s.id, p.name, s.source, s.status, s.started_at, s.last_seen_at, "
@@ -1446,6 +1491,67 @@ def open_sessions_to_close(store, project_id, current_session, idle_before, clis
 
 
 # -- memories and their keyword index -----------------------------------------------------------
+
+# a memory row, the record type of the memory queries (Hit in the search section): these columns
+# of memories, with the project's name as `project`
+MEMORY_FIELDS = ("rowid", "id", "type", "content", "tags", "path", "session_id", "task_id",
+                 "created_at", "embed_space", "project")
+MEMORY_COLUMNS = ", ".join("p.name" if f == "project" else "m." + f for f in MEMORY_FIELDS)
+
+
+def file_memory_rows(store, project_id, path, session_id):
+    """The project's newest memories about one file, from sessions other than this one."""
+    return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.project_id=? AND m.path=? AND "
+                     "(m.session_id IS NOT ? OR m.session_id IS NULL) "
+                     # +: through the path index, not the project's recency index
+                     "ORDER BY +m.created_at DESC LIMIT 30", (project_id, path, session_id))
+
+
+def ranked_matches(store, expr, floor_rowid, want, project_id, newest=False):
+    """The best `want` memories by BM25 (or the newest) for an FTS expression, of rowids above
+    floor_rowid, of one project when project_id is given.  The project is kept by its column;
+    callers AND its FTS term in only when other projects' memories crowd the ranking (reading
+    that term's posting list is the costly part on a large store)."""
+    order = "rowid DESC" if newest else "bm25(memories_fts, 1.0, 0.6)"
+    return store.all(
+        "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
+        f"memories_fts MATCH ? AND rowid > ? ORDER BY {order} LIMIT ?) f "
+        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
+        " WHERE ?4 IS NULL OR m.project_id = ?4", (expr, floor_rowid, want, project_id))
+
+
+def memory_rowid_bound(store, default):
+    """The highest memory rowid (about how many memories there are; `default` when none)."""
+    return store.scalar("SELECT max(rowid) FROM memories", default=default)
+
+
+def term_document_counts(store, terms):
+    """{term: how many memories hold it} for the terms the keyword index knows."""
+    return dict(store.all("SELECT term, doc FROM memories_vocab WHERE term IN "
+                          f"({','.join('?' * len(terms))})", terms))
+
+
+def keyword_match_count(store, expr, above_rowid):
+    """How many memories above a rowid match an FTS5 expression."""
+    return store.scalar("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ? AND "
+                        "rowid > ?", (expr, above_rowid), default=0)
+
+
+def memory_rows_by_rowid(store, rowids, project_id):
+    """MEMORY_COLUMNS rows of these memories, of one project unless project_id is None."""
+    marks = ",".join("?" * len(rowids))
+    return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     f"p.id = m.project_id WHERE m.rowid IN ({marks}) AND (? IS NULL OR "
+                     "m.project_id = ?)", list(rowids) + [project_id, project_id])
+
+
+def recent_decision_rows(store, project_id):
+    """The project's 12 newest decisions and learnings."""
+    return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
+                     "p.id = m.project_id WHERE m.project_id=? AND m.type IN ('decision','learning')"
+                     " ORDER BY m.created_at DESC LIMIT 12", (project_id,))
+
 
 def session_followups(store, session_id, after, limit=4):
     """What came of a prompt: the memories of the same session recorded after it (the edits,
@@ -1611,11 +1717,10 @@ TASK_COLUMNS = ", ".join("p.name" if f == "project" else "t." + f for f in TASK_
 _TASK_ROWS = "SELECT " + TASK_COLUMNS + " FROM tasks t JOIN projects p ON p.id = t.project_id"
 
 
-def load_tasks(store, where, params, order="t.priority, t.created_at", limit=None):
-    sql = _TASK_ROWS + f" WHERE {where} ORDER BY {order}"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return tasks_with_deps(store, store.all(sql, params))
+def in_progress_task_rows(store, project_id, limit):
+    """The project's tasks in progress, most recently changed first."""
+    return store.all(_TASK_ROWS + " WHERE t.project_id = ? AND t.status = 'in_progress' ORDER BY "
+                     f"t.updated_at DESC LIMIT {int(limit)}", (project_id,))
 
 
 def unfinished_plan_roots(store, project_id, every_project=False):
@@ -1785,6 +1890,31 @@ def current_task_id(store, project_id):
 
 # -- injections and compaction snapshots --------------------------------------------------------
 
+def forget_injections(store, session_id):
+    """The conversation was compacted or cleared: nothing counts as shown to it any more."""
+    store.execute("DELETE FROM injections WHERE session_id=?", (session_id,))
+
+
+def insert_snapshot(store, session_id, at, trigger, content):
+    store.execute("INSERT INTO session_snapshots(session_id, at, trigger, content) "
+                  "VALUES(?,?,?,?)", (session_id, at, trigger, content))
+
+
+def already_injected(store, session_id, items):
+    """Which of these ids this session has been shown already."""
+    items = list(items)
+    if not session_id or not items:
+        return set()
+    return {r[0] for r in store.all("SELECT item FROM injections WHERE session_id=? AND item IN "
+                                    f"({','.join('?' * len(items))})", [session_id, *items])}
+
+
+def record_injection(store, session_id, items, event):
+    now = time.time()
+    store.executemany("INSERT OR IGNORE INTO injections(session_id, item, event, at) "
+                      "VALUES(?,?,?,?)", [(session_id, item, event, now) for item in items])
+
+
 def latest_snapshot(store, session_id):
     """The text of the session's newest compaction snapshot, or None."""
     return store.scalar("SELECT content FROM session_snapshots WHERE session_id=? ORDER BY at DESC "
@@ -1803,6 +1933,43 @@ def delete_snapshots_holding(store, needle, project_id=None):
 
 
 # -- embeddings: the queue, spaces, vector tables, the query cache, the breaker -----------------
+
+def latest_space(store, model):
+    """(space id, dim) of the model's newest space, or None before its first vector."""
+    return store.one("SELECT id, dim FROM embed_spaces WHERE model=? ORDER BY id DESC LIMIT 1",
+                     (model,))
+
+
+def nearest_vectors(store, space_id, qvec, k, project_id, limit):
+    """(rowid, cosine distance) of the nearest vectors of a space: the k nearest by Hamming
+    distance of the bit vectors (of one project unless project_id is None), rescored exactly
+    from the float vectors, the nearest `limit` first.  apsw.SQLError when the space is gone."""
+    n = int(space_id)
+    coarse = f"SELECT rowid FROM vec_{n} WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2"
+    params = [qvec, k]
+    if project_id is not None:
+        coarse += " AND project_id = ?3"
+        params.append(project_id)
+    return store.all(f"SELECT f.rowid, vec_distance_cosine(f.embedding, ?1) AS d FROM vecf_{n}"
+                     f" f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT {int(limit)}",
+                     params)
+
+
+def vector_distances(store, space_id, qvec, rowids):
+    """(rowid, cosine distance) to the query for these memories' float vectors."""
+    return store.all(f"SELECT rowid, vec_distance_cosine(embedding, ?) FROM "
+                     f"vecf_{int(space_id)} WHERE rowid IN ({','.join('?' * len(rowids))})",
+                     (qvec, *rowids))
+
+
+def cached_query_vector(store, key):
+    return store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
+
+
+def cache_query_vector(store, key, vector):
+    store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
+                  (key, vector, time.time()))
+
 
 def anything_pending(store):
     """Whether any memory waits for a vector."""
@@ -3529,13 +3696,9 @@ FTS_FLOOR = 0.5             # share of the query's rarest terms a keyword hit mu
 VECTOR_FLOORS = {"devstream-minilm-static": 0.52, "all-minilm": 0.42, "embeddinggemma": 0.45,
                  "nomic-embed-text": 0.55, "mxbai-embed-large": 0.55}
 DEFAULT_VECTOR_FLOOR = 0.5
-MEMORY_COLUMNS = "m.rowid, m.id, m.type, m.content, m.tags, m.path, m.session_id, m.task_id, " \
-                 "m.created_at, m.embed_space, p.name"
-
-
 class Hit:
-    __slots__ = ("rowid", "id", "type", "content", "tags", "path", "session_id", "task_id",
-                 "created_at", "embed_space", "project", "fts", "vec", "score", "strong")
+    """A row of MEMORY_COLUMNS (its fields: MEMORY_FIELDS) with its search scores."""
+    __slots__ = MEMORY_FIELDS + ("fts", "vec", "score", "strong")
 
     def __init__(self, row):
         (self.rowid, self.id, self.type, self.content, self.tags, self.path, self.session_id,
@@ -3608,7 +3771,7 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
     if not groups:
         return []
     if total is None:
-        total = store.scalar("SELECT max(rowid) FROM memories", default=1)
+        total = memory_rowid_bound(store, 1)
     total = max(1, total)
     common = max(50, total // 12)
     idf, match_terms, fallback, unknown = {}, [], [], []
@@ -3671,23 +3834,6 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
     return hits
 
 
-def ranked_matches(store, expr, floor_rowid, want, project_id, newest=False):
-    """The best `want` memories by BM25 (or the newest) for an FTS expression, of rowids above
-    floor_rowid, of one project when project_id is given.  The project is kept by its column;
-    callers AND its FTS term in only when other projects' memories crowd the ranking (reading
-    that term's posting list is the costly part on a large store)."""
-    order = "rowid DESC" if newest else "bm25(memories_fts, 1.0, 0.6)"
-    return store.all(
-        "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
-        f"memories_fts MATCH ? AND rowid > ? ORDER BY {order} LIMIT ?) f "
-        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
-        " WHERE ?4 IS NULL OR m.project_id = ?4", (expr, floor_rowid, want, project_id))
-
-
-def store_has_other_projects(store):
-    return store.one("SELECT 1 FROM projects LIMIT 1 OFFSET 1") is not None
-
-
 DF_SAMPLE = 2000            # the newest memories a common word's frequency is estimated from
 COMMON_IN_SAMPLE = 16       # a word in this many of them is common (0.8%)
 
@@ -3708,8 +3854,7 @@ def document_frequencies(store, groups, total):
         for v in variants:
             if v in known:
                 continue
-            n = store.scalar("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ? AND "
-                             "rowid > ?", (f'"{v}"', total - DF_SAMPLE), default=0)
+            n = keyword_match_count(store, f'"{v}"', total - DF_SAMPLE)
             if n >= COMMON_IN_SAMPLE:
                 known[v] = n * total // DF_SAMPLE
                 for w, stem_of_w in groups:
@@ -3718,16 +3863,14 @@ def document_frequencies(store, groups, total):
             else:
                 exact.append(v)
     if exact:
-        known.update(store.all("SELECT term, doc FROM memories_vocab WHERE term IN "
-                               f"({','.join('?' * len(exact))})", exact))
+        known.update(term_document_counts(store, exact))
     return known
 
 
 def current_space(store, cfg, model=None):
     """(space id, dim) of an embedding model (the configured one by default), or None before
     its first vector."""
-    return store.one("SELECT id, dim FROM embed_spaces WHERE model=? ORDER BY id DESC LIMIT 1",
-                     (model or cfg.embed_model,))
+    return latest_space(store, model or cfg.embed_model)
 
 
 # Vectors of a space live twice: bit-quantised in a vec0 table (vec_N, partitioned by project)
@@ -3740,26 +3883,16 @@ RESCORE_CANDIDATES = 64        # vec0 top-k cost grows with k (100k bit vectors:
 def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None):
     if not store.load_vec():
         return []
-    n = int(space_id)
-    coarse = f"SELECT rowid FROM vec_{n} WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2"
-    params = [qvec, RESCORE_CANDIDATES]
-    if project_id is not None:
-        coarse += " AND project_id = ?3"
-        params.append(project_id)
     try:
-        near = store.all(f"SELECT f.rowid, vec_distance_cosine(f.embedding, ?1) AS d FROM vecf_{n}"
-                         f" f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT {int(limit * 2)}",
-                         params)
+        near = nearest_vectors(store, space_id, qvec, RESCORE_CANDIDATES, project_id,
+                               int(limit * 2))
     except store.apsw.SQLError as exc:
         log("warning", "search.vector_failed", error=str(exc))
         return []
     if not near:
         return []
     dist = dict(near)
-    marks = ",".join("?" * len(dist))
-    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                     f"p.id = m.project_id WHERE m.rowid IN ({marks}) AND (? IS NULL OR "
-                     "m.project_id = ?)", list(dist) + [project_id, project_id])
+    rows = memory_rows_by_rowid(store, list(dist), project_id)
     hits = []
     for row in rows:
         hit = Hit(row)
@@ -3782,9 +3915,7 @@ def fill_vector_scores(store, space_id, qvec, hits):
     if not missing:
         return
     try:
-        rows = store.all(f"SELECT rowid, vec_distance_cosine(embedding, ?) FROM "
-                         f"vecf_{int(space_id)} WHERE rowid IN ({','.join('?' * len(missing))})",
-                         (qvec, *missing))
+        rows = vector_distances(store, space_id, qvec, list(missing))
     except store.apsw.SQLError:
         return
     for rowid, d in rows:
@@ -3930,7 +4061,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     keyword-only), or what `embed()` returns: then on a large store the vector half's own
     connection opens while it is computed."""
     groups = query_groups(query)
-    total = store.scalar("SELECT max(rowid) FROM memories", default=0)
+    total = memory_rowid_bound(store, 0)
     helper = None
     if mode == "hybrid" and (qvec is not None or embed is not None) and \
             total > PARALLEL_SEARCH_ABOVE:
@@ -4488,7 +4619,7 @@ def query_vector(store, cfg, text, timeout_ms):
             return None
         return space_id, static.embed_packed(text), model
     key = f"{space_id}:{hash_text(text)}"
-    cached = store.scalar("SELECT vector FROM query_cache WHERE key=?", (key,))
+    cached = cached_query_vector(store, key)
     if cached is not None:
         return space_id, cached, model
     payload = {"model": cfg.embed_model, "input": [text], "keep_alive": cfg.keep_alive,
@@ -4511,8 +4642,7 @@ def query_vector(store, cfg, text, timeout_ms):
         return None
     vec = pack_vector(vectors[0])
     with store.write():
-        store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
-                      (key, vec, time.time()))
+        cache_query_vector(store, key, vec)
     return space_id, vec, model
 
 
@@ -5683,11 +5813,7 @@ def prompt_context(store, cfg, project, project_id, session_id, prompt, remainin
 def file_context(store, cfg, project, project_id, rel, session_id):
     """PreToolUse on an edit: what is known about this file from earlier sessions."""
     budget = min(cfg.budget_pre_tool, HARD_CAP_CHARS)
-    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                     "p.id = m.project_id WHERE m.project_id=? AND m.path=? AND "
-                     "(m.session_id IS NOT ? OR m.session_id IS NULL) "
-                     # +: through the path index, not the project's recency index
-                     "ORDER BY +m.created_at DESC LIMIT 30", (project_id, rel, session_id))
+    rows = file_memory_rows(store, project_id, rel, session_id)
     hits = [Hit(r) for r in rows]
     name = os.path.basename(rel)
     name_words = words(name)
@@ -5761,8 +5887,7 @@ def session_start_blocks(store, cfg, project, project_id, session_id, source):
 
 def tasks_block(store, project_id, budget):
     """Tasks in progress and the top ready tasks, with how to update them."""
-    doing = load_tasks(store, "t.project_id = ? AND t.status = 'in_progress'", (project_id,),
-                       order="t.updated_at DESC", limit=8)
+    doing = tasks_with_deps(store, in_progress_task_rows(store, project_id, 8))
     ready = ready_tasks(store, project_id, limit=8)
     if not doing and not ready:
         return None, []
@@ -5781,9 +5906,7 @@ def tasks_block(store, project_id, budget):
 
 
 def decisions_block(store, project_id, session_id, budget):
-    rows = store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                     "p.id = m.project_id WHERE m.project_id=? AND m.type IN ('decision','learning')"
-                     " ORDER BY m.created_at DESC LIMIT 12", (project_id,))
+    rows = recent_decision_rows(store, project_id)
     if not rows:
         return None, []
     hits = [Hit(r) for r in rows]
@@ -6505,37 +6628,11 @@ ADAPTERS = {a.name: a for a in (ClaudeAdapter(), GeminiAdapter(), CodexAdapter()
 CLIS_WITHOUT_SESSION_END = tuple(n for n, a in ADAPTERS.items() if not a.ends_sessions)
 
 
-SESSION_COUNTERS = ("prompts", "tool_events", "errors", "turns")
-
-
 def ensure_session(hook, source=None, counter=None):
     """The session row exists from the first event we see (hooks may be installed mid-session);
     `counter` (one of SESSION_COUNTERS) is incremented in the same statement."""
-    now = time.time()
-    bump = f", {counter}={counter}+1" if counter in SESSION_COUNTERS else ""
-    first = 1 if bump else 0
-    hook.store.execute(
-        "INSERT INTO sessions(id, project_id, cli, source, status, started_at, last_seen_at,"
-        f" transcript_path{', ' + counter if bump else ''}) VALUES(?,?,?,?, 'active', ?,?,?"
-        f"{', ?' if bump else ''}) ON CONFLICT(id) DO UPDATE SET"
-        f" last_seen_at=excluded.last_seen_at{bump}",
-        (hook.session_id or "unknown", hook.project_id, hook.cli, source, now, now,
-         _str_or_none(hook.payload.get("transcript_path"))) + ((first,) if bump else ()))
-
-
-def record_injection(store, session_id, items, event):
-    now = time.time()
-    store.executemany("INSERT OR IGNORE INTO injections(session_id, item, event, at) "
-                      "VALUES(?,?,?,?)", [(session_id, item, event, now) for item in items])
-
-
-def already_injected(store, session_id, items):
-    """Which of these ids this session has been shown already."""
-    items = list(items)
-    if not session_id or not items:
-        return set()
-    return {r[0] for r in store.all("SELECT item FROM injections WHERE session_id=? AND item IN "
-                                    f"({','.join('?' * len(items))})", [session_id, *items])}
+    upsert_session(hook.store, hook.session_id or "unknown", hook.project_id, hook.cli, source,
+                   time.time(), _str_or_none(hook.payload.get("transcript_path")), counter)
 
 
 def on_session_start(hook):
@@ -6543,15 +6640,12 @@ def on_session_start(hook):
     source = str(p.get("source") or "startup")
     store = hook.store
     with store.write():
-        existing = store.one("SELECT status FROM sessions WHERE id=?", (hook.session_id,))
+        existing = session_status(store, hook.session_id)
         ensure_session(hook, source)
-        store.execute(
-            "UPDATE sessions SET status='active', ended_at=NULL, source=coalesce(source, ?),"
-            " resumes = resumes + (? = 'resume' AND ?), compactions = compactions + (? = 'compact')"
-            " WHERE id=?", (source, source, existing is not None, source, hook.session_id))
+        reopen_session(store, hook.session_id, source, existing is not None)
         if source in ("compact", "clear"):
             # the conversation was compacted or cleared: what was injected is gone from it
-            store.execute("DELETE FROM injections WHERE session_id=?", (hook.session_id,))
+            forget_injections(store, hook.session_id)
         catch_up_summaries(store, hook.project_id, hook.session_id,
                            clis_without_end=CLIS_WITHOUT_SESSION_END)
     text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
@@ -6611,12 +6705,11 @@ def on_pre_tool(hook):
     return _file_context_for(hook, [fpath], "PreToolUse")
 
 
-def _store_capture(hook, captured, counter):
+def _store_capture(hook, captured, failed):
     store = hook.store
     with store.write():
         ensure_session(hook)
-        store.execute(f"UPDATE sessions SET tool_events=tool_events+1{counter} WHERE id=?",
-                      (hook.session_id,))
+        count_tool_event(store, hook.session_id, failed)
         for mtype, content, path in as_captures(captured):
             add_memory(store, hook.project_id, mtype, content, path=path,
                        session_id=hook.session_id, task_id=current_task_id(store, hook.project_id))
@@ -6650,12 +6743,12 @@ def on_post_tool(hook):
     if captured is None:
         return None
     failed = any(mtype == "error" for mtype, _, _ in as_captures(captured))
-    _store_capture(hook, captured, ", errors=errors+1" if failed else "")
+    _store_capture(hook, captured, failed)
     return None
 
 
 def on_post_tool_failure(hook):
-    _store_capture(hook, capture_tool_failure(hook), ", errors=errors+1")
+    _store_capture(hook, capture_tool_failure(hook), True)
     return None
 
 
@@ -6697,8 +6790,7 @@ def on_session_end(hook):
     store = hook.store
     with store.write():
         ensure_session(hook)
-        store.execute("UPDATE sessions SET status='ended', ended_at=?, last_seen_at=?,"
-                      " end_reason=? WHERE id=?", (now, now, reason, hook.session_id))
+        end_session(store, hook.session_id, now, reason)
         write_summary(store, hook.session_id)
     if hook.cfg.chat_model and hook.cfg.embed_mode != "off":
         spawn_detached(["summarize", hook.session_id, "--background"])
@@ -6712,9 +6804,8 @@ def on_pre_compact(hook):
         facts = session_facts(store, hook.session_id)
         text = render_summary(facts, heading=f"Before compaction ({_hhmm(time.time())} UTC, "
                                              f"trigger {hook.payload.get('trigger') or '?'}):")
-        store.execute("INSERT INTO session_snapshots(session_id, at, trigger, content) "
-                      "VALUES(?,?,?,?)", (hook.session_id, time.time(),
-                                          str(hook.payload.get("trigger") or ""), text))
+        insert_snapshot(store, hook.session_id, time.time(),
+                        str(hook.payload.get("trigger") or ""), text)
     return None
 
 
