@@ -1131,8 +1131,7 @@ EXPORTED_TABLES = tuple(t for t in TABLES if t.kind)
 
 # What recovery copies: the record tables, with their columns as the new file declares them.
 # Derived data is rebuilt instead (the FTS index from memories; vectors by re-embedding).
-RECOVER_TABLES = ("projects", "sessions", "memories", "tasks", "task_deps", "task_events",
-                  "injections", "session_snapshots")
+RECOVER_TABLES = tuple(t.name for t in EXPORTED_TABLES) + (INJECTIONS.name,)
 RECOVER_SKIP_COLUMNS = {"memories": {"embed_space"}}
 
 
