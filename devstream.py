@@ -7719,9 +7719,9 @@ class Doctor:
     def check_hooks(self):
         found = self.registered_commands()
         self._commands = found
-        if not any(cli == "claude" for cli, *_ in found):
-            self.add("hooks", "WARN", "DevStream is not registered with Claude Code",
-                     "devstream install")
+        if not found:
+            self.add("hooks", "WARN", "DevStream is not registered with any agent CLI "
+                     f"({', '.join(CLI_NAMES)})", "devstream install")
         for cli, scope, path, cmds in found:
             import shlex
             broken = []

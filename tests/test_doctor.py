@@ -100,3 +100,14 @@ def test_disabled_devstream_is_named(ds):
     code, checks = doctor(ds, env={"DEVSTREAM_DISABLE": "1"})
     assert checks["round trip"]["status"] == "WARN"
     assert checks["round trip"]["fix"] == "unset DEVSTREAM_DISABLE"
+
+
+def test_hooks_registered_with_another_cli_only_are_no_warning(ds):
+    """A user of Gemini CLI alone is set up: doctor does not ask for Claude Code; with no CLI
+    registered at all it says so, naming them."""
+    before = {c["name"]: c for c in ds.cli_json("doctor")["checks"]}
+    assert before["hooks"]["status"] == "WARN" and "any agent CLI" in before["hooks"]["detail"]
+    ds.cli("install", "--cli", "gemini", check=True)
+    after = {c["name"]: c for c in ds.cli_json("doctor")["checks"]}
+    assert "hooks" not in after
+    assert after["hooks gemini/user"]["status"] == "PASS"
