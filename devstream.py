@@ -5407,6 +5407,8 @@ def write_summary(store, session_id, text=None, reason=None):
         return None
     if reason and not facts["end_reason"]:
         facts["end_reason"] = reason
+    if text is None and not facts["counts"] and not facts["tasks"] and not facts["summary_id"]:
+        return None         # nothing happened: no summary saying so, to be shown at every start
     body = text or render_summary(facts)
     old = facts["summary_id"]
     if old:
