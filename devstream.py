@@ -1510,14 +1510,19 @@ def file_memory_rows(store, project_id, path, session_id):
 def ranked_matches(store, expr, floor_rowid, want, project_id, newest=False):
     """The best `want` memories by BM25 (or the newest) for an FTS expression, of rowids above
     floor_rowid, of one project when project_id is given.  The project is kept by its column;
-    callers AND its FTS term in only when other projects' memories crowd the ranking (reading
-    that term's posting list is the costly part on a large store)."""
+    only when other projects' memories crowd this one's out of the ranking is the ranking done
+    again with the project's own FTS term ANDed in (reading that term's posting list is the
+    costly part on a large store: 60 ms at a million memories)."""
     order = "rowid DESC" if newest else "bm25(memories_fts, 1.0, 0.6)"
-    return store.all(
-        "SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
-        f"memories_fts MATCH ? AND rowid > ? ORDER BY {order} LIMIT ?) f "
-        "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
-        " WHERE ?4 IS NULL OR m.project_id = ?4", (expr, floor_rowid, want, project_id))
+    sql = ("SELECT " + MEMORY_COLUMNS + " FROM (SELECT rowid AS r FROM memories_fts WHERE "
+           f"memories_fts MATCH ? AND rowid > ? ORDER BY {order} LIMIT ?) f "
+           "JOIN memories m ON m.rowid = f.r JOIN projects p ON p.id = m.project_id"
+           " WHERE ?4 IS NULL OR m.project_id = ?4")
+    rows = store.all(sql, (expr, floor_rowid, want, project_id))
+    if project_id is not None and len(rows) < want and store_has_other_projects(store):
+        rows = store.all(sql, (f"({expr}) AND terms:\"{project_term(project_id)}\"",
+                               floor_rowid, want, project_id))
+    return rows
 
 
 def memory_rowid_bound(store, default):
@@ -3803,12 +3808,6 @@ def fts_search(store, groups, project_id=None, limit=40, exclude_session=None, t
         floor_rowid = max(0, total - FTS_WINDOW)
     want = limit * 2 if exclude_session else limit
     rows = ranked_matches(store, expr, floor_rowid, want, project_id)
-    if project_id is not None and len(rows) < want and store_has_other_projects(store):
-        # other projects' memories took places in the ranking: rank within this project's own
-        # FTS term (ANDing it in reads its whole posting list, 60 ms at a million memories, so
-        # only when the plain ranking did not give enough)
-        rows = ranked_matches(store, f"({expr}) AND terms:\"{project_term(project_id)}\"",
-                              floor_rowid, want, project_id)
     possible = sum(sorted(list(idf.values()) + unknown, reverse=True)[:3])
     prefixes = {s[:3] for _, s in idf}
     hits = []
@@ -5823,9 +5822,6 @@ def file_context(store, cfg, project, project_id, rel, session_id):
         expr = " AND ".join(f'"{w}"' for w in name_words) + " AND (" + \
             " OR ".join(f'"{type_term(t)}"' for t in ("decision", "learning", "note", "error")) + ")"
         rows = ranked_matches(store, expr, 0, 20, project_id, newest=True)
-        if len(rows) < 20 and store_has_other_projects(store):
-            rows = ranked_matches(store, f'{expr} AND terms:"{project_term(project_id)}"', 0, 20,
-                                  project_id, newest=True)
         known = {h.rowid for h in hits}
         for row in rows:
             h = Hit(row)
