@@ -818,8 +818,7 @@ class Store:
             raise StoreError(f"database schema {self.version} is newer than this devstream "
                              f"({SCHEMA_VERSION}); upgrade devstream")
         if migrate == "small" and self.version < SCHEMA_VERSION and \
-                self.version and self.scalar("SELECT max(rowid) FROM memories", default=0) > \
-                MIGRATE_IN_HOOK_MAX:
+                self.version and memory_rowid_bound(self, 0) > MIGRATE_IN_HOOK_MAX:
             raise StoreUpgrading(f"the database needs an upgrade to schema {SCHEMA_VERSION}, "
                                  "too long for a hook: it runs in the background")
         if migrate and self.version < SCHEMA_VERSION:
@@ -4823,17 +4822,23 @@ def background_logger(cfg):
         pid=os.getpid())
 
 
-def embedder_lock(cfg):
-    """An exclusive, non-blocking lock so only one background embedder runs; None if taken."""
+def exclusive_lock(cfg, name):
+    """An exclusive, non-blocking lock on a file of the data directory, so only one process
+    does a job at a time: its descriptor (close it to release), or None if taken."""
     import fcntl
     os.makedirs(cfg.paths.data, exist_ok=True)
-    fd = os.open(os.path.join(cfg.paths.data, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(cfg.paths.data, name), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None
     return fd
+
+
+def embedder_lock(cfg):
+    """Only one background embedder runs."""
+    return exclusive_lock(cfg, "embed.lock")
 
 
 def maybe_embed_after_event(hook):
@@ -8794,14 +8799,9 @@ def cmd_session_show(args):
 def cmd_upgrade_store(args):
     """Upgrade the schema of a store too big for a hook to do it (run detached by a hook); one
     at a time, the others leave at once."""
-    import fcntl
     cfg = Config()
-    os.makedirs(cfg.paths.data, exist_ok=True)
-    fd = os.open(os.path.join(cfg.paths.data, "upgrade.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+    fd = exclusive_lock(cfg, "upgrade.lock")
+    if fd is None:
         return 0
     try:
         store = open_store(cfg, busy_ms=60000, create=False)
