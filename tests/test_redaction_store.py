@@ -25,6 +25,8 @@ INTERNAL = {
     "state.key": "DevStream's own keys", "state.value": "DevStream's own values",
     "embed_spaces.model": "the configured model name",
     "query_cache.key": "a hash of the query",
+    "term_counts.term": "words of the keyword index (memories_fts, built from redacted "
+                        "content), and only those in 64 memories or more",
     "session_snapshots.trigger": "covered by content; the trigger is 'manual' or 'auto'",
     "injections.item": "ids of memories and tasks, as stored",
 }

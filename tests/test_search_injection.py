@@ -1,4 +1,5 @@
 """Keyword search and what the hooks inject (no embeddings here: FTS only)."""
+import glob
 import json
 import os
 
@@ -158,3 +159,72 @@ def test_large_store_estimates_keep_old_rare_words_findable(ds, monkeypatch):
     finally:
         store.close()
     assert hits and hits[0].id == old
+
+
+def _seed(ds, texts):
+    import devstream
+    store = devstream.open_store(devstream.Config())
+    try:
+        with store.write():
+            pid = store.project_id(devstream.find_project(ds.project_dir))
+            ids = [devstream.add_memory(store, pid, t, text)[0] for t, text in texts]
+    finally:
+        store.close()
+    return pid, ids
+
+
+def test_common_word_counts_are_kept_and_rank_exactly_as_counted_ones(ds, monkeypatch):
+    """A common word's count is kept for the next search (counting it reads its whole posting
+    list): the ranking is the same as with fresh counts, and the count is taken again once the
+    store has grown by a quarter."""
+    import devstream
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    pid, _ = _seed(ds, [("decision", "reconcile_ledger_v2 keeps the invoice totals in cents")] +
+                   [("edit", f"Edited ledger.py: ledger {'invoice ' if i % 2 else ''}retry {i}")
+                    for i in range(199)])
+    cfg = devstream.Config()
+    query = "why does reconcile_ledger_v2 retry the ledger invoice?"
+    store = devstream.open_store(cfg)
+    try:
+        first = [(h.id, round(h.score, 9)) for h in devstream.search(store, cfg, query,
+                                                                    project_id=pid)]
+        counted = {t: (n, upto) for t, n, upto in store.term_counts_due}
+        assert counted["ledger"] == (200, 200) and counted["invoic"] == (100, 200)
+        assert "reconcile_ledger_v2" not in counted                   # rare: always counted
+        with store.write():
+            devstream.keep_term_counts(store)
+        again = [(h.id, round(h.score, 9)) for h in devstream.search(store, cfg, query,
+                                                                    project_id=pid)]
+        assert again == first and store.term_counts_due == []        # nothing counted again
+    finally:
+        store.close()
+
+    _seed(ds, [("note", f"ledger note {i}") for i in range(40)])     # 240: kept, scaled
+    store = devstream.open_store(cfg)
+    try:
+        known = devstream.document_frequencies(store, devstream.query_groups(query), 240)
+        assert known["ledger"] == 240 and store.term_counts_due == []
+    finally:
+        store.close()
+    _seed(ds, [("note", f"plain note {i}") for i in range(60)])      # 300: counted again
+    store = devstream.open_store(cfg)
+    try:
+        known = devstream.document_frequencies(store, devstream.query_groups(query), 300)
+        assert known["ledger"] == 240 and ("ledger", 240, 300) in store.term_counts_due
+    finally:
+        store.close()
+
+
+def test_a_forgotten_common_word_leaves_the_kept_counts_too(ds, monkeypatch):
+    word = "zanzibarite"
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    _seed(ds, [("note", f"build {i} used the {word} mirror") for i in range(70)] +
+          [("note", "an unrelated note about invoices")])
+    prompt(ds, f"which builds used {word}?")
+    assert ds.sql("SELECT docs FROM term_counts WHERE term=?", (word,)) == [(70,)]
+    assert ds.cli_json("memory", "forget", "--match", word)["memories"] == 71    # and the prompt
+    blob = open(ds.db, "rb").read()
+    for f in glob.glob(ds.db + "-wal"):
+        blob += open(f, "rb").read()
+    assert word.encode() not in blob
+    assert ds.sql("SELECT count(*) FROM term_counts") == [(0,)]

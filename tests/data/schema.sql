@@ -1,5 +1,5 @@
--- DevStream schema version 7, after the migrations
--- migration_1_core, migration_2_tasks, migration_3_embeddings, migration_4_session_detail, migration_5_reindex_reserved_terms, migration_6_identity_and_secure_delete, migration_7_session_index_by_type
+-- DevStream schema version 8, after the migrations
+-- migration_1_core, migration_2_tasks, migration_3_embeddings, migration_4_session_detail, migration_5_reindex_reserved_terms, migration_6_identity_and_secure_delete, migration_7_session_index_by_type, migration_8_term_counts
 -- regenerate: DEVSTREAM_WRITE_SCHEMA=1 python -m pytest tests/test_schema.py
 
 CREATE TABLE breaker(
@@ -95,6 +95,11 @@ CREATE TABLE tasks(
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL,
         closed_at REAL);
+CREATE TABLE term_counts(
+        term TEXT PRIMARY KEY,              -- a term of the keyword index (redacted text)
+        docs INTEGER NOT NULL,              -- memories holding it ...
+        upto INTEGER NOT NULL               -- ... among those up to this rowid
+    ) WITHOUT ROWID;
 CREATE INDEX memories_path ON memories(project_id, path) WHERE path IS NOT NULL;
 CREATE INDEX memories_recent ON memories(project_id, created_at);
 CREATE INDEX memories_session ON memories(session_id, project_id, type, created_at, path);
