@@ -6870,6 +6870,19 @@ HANDLERS = {
 }
 
 
+HOOK_IMAGE_PARTS = None     # in the hook image: {event: the code only its handler needs}
+
+
+def hook_handler(event):
+    """The handler of one of DevStream's events (None: not one it handles).  In the hook image
+    its handler's own code is unmarshalled now, for this one event (see hook_image)."""
+    parts = HOOK_IMAGE_PARTS
+    if parts and event in parts:
+        import marshal
+        exec(marshal.loads(parts.pop(event)), globals())
+    return HANDLERS.get(event)
+
+
 def context_envelope(event, text):
     return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
@@ -6903,7 +6916,7 @@ def run_hook(cli="claude"):
         original = payload["hook_event_name"]
         event = adapter.event(original)
         box[1] = event or original
-        handler = HANDLERS.get(event)
+        handler = hook_handler(event)
         if handler is None:
             log("info", "hook.ignored_event", hook_event=original)
             return 0
@@ -7206,11 +7219,15 @@ def hook_image_header(source_path):
 def hook_image(source_path):
     """The hook image: devstream.py compiled without the definitions no hook event can reach,
     and without docstrings.  A hook spends more time unmarshalling this module's code than
-    running its event, and the image is a good third smaller.  What a hook reaches is found, not
-    listed: starting from hook_main, each name that kept code mentions keeps every top-level
-    definition of that name (so the CLI, install, doctor, planner, export and import drop out).
-    A local variable that shares a top-level name keeps a little more than needed, never less;
-    statements that define nothing (imports, assertions) are always kept."""
+    running its event.  What a hook reaches is found, not listed: starting from hook_main, each
+    name that kept code mentions keeps every top-level definition of that name (so the CLI,
+    install, doctor, planner, export and import drop out).  A local variable that shares a
+    top-level name keeps a little more than needed, never less; statements that define nothing
+    (imports, assertions) are always kept.
+
+    What only one event's handler reaches is a part of its own (HOOK_IMAGE_PARTS), unmarshalled
+    by hook_handler for that event alone: a hook loads the code every event needs, plus its
+    own, about three quarters of the whole image."""
     import ast
     import marshal
     with open(source_path, encoding="utf-8") as fh:
@@ -7231,22 +7248,52 @@ def hook_image(source_path):
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, definition) and docstring(node):
             node.body = node.body[1:] or [ast.copy_location(ast.Pass(), node.body[0])]
+
+    def assignment(name):
+        found = [i for i, st in enumerate(body) if isinstance(st, ast.Assign) and
+                 [getattr(t, "id", None) for t in st.targets] == [name]]
+        if len(found) != 1:
+            raise ValueError(f"hook image: {name} must be assigned exactly once")
+        return found[0]
+
+    handlers_at, parts_at = assignment("HANDLERS"), assignment("HOOK_IMAGE_PARTS")
+    table = body[handlers_at].value
+    events = [(k.value, v.id) for k, v in zip(table.keys, table.values)]
     names = [[n for n in ast.walk(stmt) if isinstance(n, ast.Name)] for stmt in body]
     mentions = [{n.id for n in ns if isinstance(n.ctx, ast.Load)} for ns in names]
+    mentions[handlers_at] = set()           # each handler comes with its part
     defines = [{stmt.name} if isinstance(stmt, definition) else
                {n.id for n in ns if isinstance(n.ctx, ast.Store)} for stmt, ns in zip(body, names)]
-    keep = [not isinstance(stmt, definition + (ast.Assign, ast.AnnAssign, ast.AugAssign))
-            for stmt in body]
-    needed = {"hook_main"}.union(*(m for m, k in zip(mentions, keep) if k))
-    grown = True
-    while grown:
-        grown = False
-        for i, k in enumerate(keep):
-            if not k and defines[i] & needed:
-                keep[i] = grown = True
-                needed |= mentions[i]
-    code = compile(ast.Module(body=[st for st, k in zip(body, keep) if k], type_ignores=[]),
-                   source_path, "exec")
+
+    def reach(roots, keep):
+        keep = list(keep)
+        needed = set(roots).union(*(m for m, k in zip(mentions, keep) if k))
+        grown = True
+        while grown:
+            grown = False
+            for i, k in enumerate(keep):
+                if not k and defines[i] & needed:
+                    keep[i] = grown = True
+                    needed |= mentions[i]
+        return keep
+
+    def compiled(stmts):
+        return compile(ast.Module(body=stmts, type_ignores=[]), source_path, "exec")
+
+    core = reach({"hook_main"}, [not isinstance(stmt, definition + (
+        ast.Assign, ast.AnnAssign, ast.AugAssign)) for stmt in body])
+    parts = {}
+    for event, handler in events:
+        own = [st for st, k, c in zip(body, reach({handler}, core), core) if k and not c]
+        register = ast.parse(f"HANDLERS[{event!r}] = {handler}").body
+        parts[event] = marshal.dumps(compiled(own + register))
+    body[handlers_at] = ast.copy_location(ast.parse("HANDLERS = {}").body[0], body[handlers_at])
+    body[parts_at] = ast.copy_location(ast.Assign(
+        targets=[ast.Name("HOOK_IMAGE_PARTS", ast.Store())],
+        value=ast.Dict([ast.Constant(e) for e in parts], [ast.Constant(b) for b in parts.values()])),
+        body[parts_at])
+    ast.fix_missing_locations(body[parts_at])
+    code = compiled([st for st, k in zip(body, core) if k])
     return hook_image_header(source_path) + marshal.dumps(code)
 
 

@@ -84,17 +84,36 @@ def test_a_hook_runs_from_the_image_and_a_stale_one_is_not_trusted(tmp_path):
     assert sorted(p.split("(")[-1] for p in stored) == ["1)", "2)", "3)", "4)"]
 
 
-def test_the_image_leaves_out_what_no_hook_reaches():
+def test_the_image_leaves_out_what_no_hook_reaches_and_each_event_loads_its_own_part():
     sys.path.insert(0, ROOT)
     import marshal
 
     import devstream
     blob = devstream.hook_image(os.path.join(ROOT, "devstream.py"))
     code = marshal.loads(blob[32:])
-    defined = {c.co_name for c in code.co_consts if hasattr(c, "co_code")}
-    assert {"hook_main", "run_hook", "on_user_prompt", "search", "add_memory", "redact",
-            "Store", "ClaudeAdapter", "CodexAdapter"} <= defined
+
+    def defined(c):
+        return {k.co_name for k in c.co_consts if hasattr(k, "co_code")}
+
+    core = defined(code)
+    assert {"hook_main", "run_hook", "hook_handler", "Hook", "Config", "redact", "Store",
+            "ClaudeAdapter", "CodexAdapter"} <= core
     assert not {"main", "cmd_install", "Doctor", "cmd_plan", "export_records",
-                "import_transcript", "recover_database", "help_text"} & defined
-    assert len(blob) < 0.7 * len(marshal.dumps(compile(
-        open(os.path.join(ROOT, "devstream.py")).read(), "devstream.py", "exec")))
+                "import_transcript", "recover_database", "help_text"} & core
+    # a handler and what only it reaches are in the part of its event, not in every hook
+    assert not {"on_user_prompt", "search", "on_stop", "on_session_end"} & core
+    module = {"__name__": "devstream_image", "__file__": os.path.join(ROOT, "devstream.py")}
+    exec(code, module)
+    parts = module["HOOK_IMAGE_PARTS"]
+    assert set(parts) == set(devstream.HANDLERS) and module["HANDLERS"] == {}
+    prompt = defined(marshal.loads(parts["UserPromptSubmit"]))
+    assert {"on_user_prompt", "search", "prompt_context"} <= prompt and "on_stop" not in prompt
+    assert "search" not in defined(marshal.loads(parts["Stop"]))
+    whole = len(marshal.dumps(compile(open(os.path.join(ROOT, "devstream.py")).read(),
+                                      "devstream.py", "exec")))
+    every_hook = len(marshal.dumps(code)) - sum(map(len, parts.values()))
+    assert every_hook < 0.5 * whole and every_hook + len(parts["UserPromptSubmit"]) < 0.7 * whole
+    handler = module["hook_handler"]("UserPromptSubmit")
+    assert handler.__name__ == "on_user_prompt" and handler.__code__.co_filename.endswith(
+        "devstream.py")
+    assert module["hook_handler"]("NoSuchEvent") is None
