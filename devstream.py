@@ -789,14 +789,17 @@ class Store:
     """The one database.  Writes go through `write()` (BEGIN IMMEDIATE, so a writer never has to
     upgrade a read lock and hit a snapshot error under concurrency)."""
 
-    def __init__(self, path, busy_ms=5000, create=True, migrate=True, salvage=False):
+    def __init__(self, path, busy_ms=5000, create=True, migrate=True, salvage=False, checked=False):
+        """salvage: open a damaged file to read what it holds.  checked: a second connection of a
+        process whose first one has just opened the file, so found it undamaged and its -wal
+        its own (and a -wal in use by that connection is no orphan)."""
         apsw = import_apsw()
         self.apsw = apsw
         self.path = path
         self._vec_loaded = False
         self._depth = 0
         self.term_counts_due = []       # see document_frequencies
-        if not salvage:
+        if not salvage and not checked:
             note = damage_note(path)
             if note is not None:
                 raise StoreDamaged(f"database {path} is damaged ({note}); DevStream no longer "
@@ -4069,7 +4072,7 @@ class VectorSearch:
 
     def _work(self, db_path, project_id, exclude_session):
         try:
-            other = Store(db_path, busy_ms=1000, create=False, migrate=False)
+            other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True)
             try:
                 other.load_vec()
                 self._given.acquire()
@@ -7002,6 +7005,8 @@ def launcher_source(python, paths, image=None, source=None):
     if image and source:
         text += (
             "if sys.argv[1:2] == ['hook'] and sys.argv[2:3] not in (['-h'], ['--help']):\n"
+            "    import gc\n"
+            "    gc.disable()            # see hook_main\n"
             "    # the hook image: devstream.py without the code no hook event reaches, used\n"
             "    # while it was built from this very source (its size and mtime)\n"
             "    module = None\n"
@@ -9096,6 +9101,8 @@ def _wants_help(rest):
 def hook_main(argv):
     """`devstream hook [--cli NAME]`, the fast path: no parsing beyond --cli, never an error
     exit, never returns.  The launcher calls it straight from the hook image."""
+    import gc
+    gc.disable()
     os.umask(PRIVATE_UMASK)
     cli = "claude"
     if len(argv) >= 3 and argv[1] == "--cli":

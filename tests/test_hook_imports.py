@@ -15,7 +15,7 @@ ALLOWED = {
     "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
     "apsw", "_operator", "mmap", "_blake2", "_socket", "_struct", "math", "_random",
     "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
-    "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string",
+    "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string", "gc",
 }
 # the expensive ones, named so a failure says what crept in (`collections`: apsw is imported
 # without it, see import_apsw)
