@@ -6873,16 +6873,17 @@ HANDLERS = {
 }
 
 
-HOOK_IMAGE_PARTS = None     # in the hook image: {event: the code only its handler needs}
+HOOK_IMAGE_PARTS = None     # in the hook image: {event: where the code only its handler needs is}
+HOOK_IMAGE_BYTES = None     # ... in the image, which the launcher hands over
 
 
 def hook_handler(event):
     """The handler of one of DevStream's events (None: not one it handles).  In the hook image
     its handler's own code is unmarshalled now, for this one event (see hook_image)."""
-    parts = HOOK_IMAGE_PARTS
-    if parts and event in parts:
+    where = HOOK_IMAGE_PARTS.pop(event, None) if HOOK_IMAGE_PARTS else None
+    if where is not None:
         import marshal
-        exec(marshal.loads(parts.pop(event)), globals())
+        exec(marshal.loads(memoryview(HOOK_IMAGE_BYTES)[where[0]:where[1]]), globals())
     return HANDLERS.get(event)
 
 
@@ -7023,6 +7024,7 @@ def launcher_source(python, paths, image=None, source=None):
             f"            module.__file__ = {source!r}\n"
             "            sys.modules['devstream'] = module\n"
             "            exec(marshal.loads(memoryview(blob)[32:]), module.__dict__)\n"
+            "            module.HOOK_IMAGE_BYTES = blob      # each event's own part is in it\n"
             "    except Exception:\n"
             "        sys.modules.pop('devstream', None)\n"
             "        module = None\n"
@@ -7287,19 +7289,32 @@ def hook_image(source_path):
 
     core = reach({"hook_main"}, [not isinstance(stmt, definition + (
         ast.Assign, ast.AnnAssign, ast.AugAssign)) for stmt in body])
-    parts = {}
+    parts = []
     for event, handler in events:
         own = [st for st, k, c in zip(body, reach({handler}, core), core) if k and not c]
         register = ast.parse(f"HANDLERS[{event!r}] = {handler}").body
-        parts[event] = marshal.dumps(compiled(own + register))
+        parts.append((event, marshal.dumps(compiled(own + register))))
     body[handlers_at] = ast.copy_location(ast.parse("HANDLERS = {}").body[0], body[handlers_at])
-    body[parts_at] = ast.copy_location(ast.Assign(
-        targets=[ast.Name("HOOK_IMAGE_PARTS", ast.Store())],
-        value=ast.Dict([ast.Constant(e) for e in parts], [ast.Constant(b) for b in parts.values()])),
-        body[parts_at])
-    ast.fix_missing_locations(body[parts_at])
-    code = compiled([st for st, k in zip(body, core) if k])
-    return hook_image_header(source_path) + marshal.dumps(code)
+    header = hook_image_header(source_path)
+    # the parts follow the core in the file, which says where each one is: their offsets are
+    # 32-bit ints, which marshal writes in 5 bytes whatever their value, so the core's size does
+    # not depend on them
+    where = [(0, 0)] * len(parts)
+    for _ in range(3):
+        body[parts_at] = ast.fix_missing_locations(ast.copy_location(ast.Assign(
+            targets=[ast.Name("HOOK_IMAGE_PARTS", ast.Store())],
+            value=ast.Dict([ast.Constant(e) for e, _ in parts],
+                           [ast.Tuple([ast.Constant(a), ast.Constant(b)], ast.Load())
+                            for a, b in where])), body[parts_at]))
+        core_code = marshal.dumps(compiled([st for st, k in zip(body, core) if k]))
+        start, placed = len(header) + len(core_code), []
+        for _, blob in parts:
+            placed.append((start, start + len(blob)))
+            start += len(blob)
+        if placed == where:
+            return header + core_code + b"".join(blob for _, blob in parts)
+        where = placed
+    raise ValueError("hook image: the parts' offsets did not settle")
 
 
 def read_bytes_or_none(path):
