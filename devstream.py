@@ -4167,6 +4167,7 @@ BUILTIN_NAMES = ("builtin", BUILTIN_MODEL)
 OLLAMA_STICKY_S = 86400     # an Ollama model that served this recently keeps serving while down
 STATIC_MAGIC = b"DSSTATIC"
 STATIC_MAX_TOKENS = 256                 # MiniLM's max_seq_length, [CLS] and [SEP] included
+LANE_ONE = float(1 << 40)               # a token weight of 1.0 in StaticModel.embed's integers
 _ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _ASCII_PRE = {c: f" {c} " for c in _ASCII_PUNCT}
 _ASCII_PRE.update({chr(i): "" for i in range(32) if i not in (9, 10, 13)})
@@ -4216,39 +4217,79 @@ def _bert_normalise_slow(text):
     return "".join(out)
 
 
+class _FilePages:
+    """A read-only file, read a 4 KiB page at a time when first needed.  For a few hundred
+    scattered small reads this costs less than reading the file's 0.7 MB (0.75 ms) or
+    importing mmap (0.6 ms)."""
+    __slots__ = ("fd", "pages")
+
+    def __init__(self, fd):
+        self.fd, self.pages = fd, {}
+
+    def _page(self, n):
+        page = self.pages[n] = os.pread(self.fd, 4096, n << 12)
+        return page
+
+    def span(self, offset, size):
+        n, o = offset >> 12, offset & 4095
+        page = self.pages.get(n) or self._page(n)
+        if o + size <= 4096:
+            return page[o:o + size]
+        return (page[o:] + self.span((n + 1) << 12, size - 4096 + o))[:size]
+
+    def u32(self, offset):
+        """The little-endian 32-bit unsigned int at a 4-aligned offset (never across pages)."""
+        o = offset & 4095
+        page = self.pages.get(offset >> 12) or self._page(offset >> 12)
+        return int.from_bytes(page[o:o + 4], "little")
+
+
 class StaticModel:
-    """Reader for the static model file (see model/build_model.py `pack` for the layout)."""
+    """Reader for the static model file (see model/build_model.py `pack` for the layout).  The
+    file is read where a text needs it: a prompt's few dozen tokens touch a few dozen pages of
+    the vocabulary's index and a row each."""
 
     def __init__(self, path=None):
-        import mmap
         self.path = path or static_model_path()
-        with open(self.path, "rb") as fh:
-            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        mv = memoryview(self._mm)
-        if bytes(mv[:8]) != STATIC_MAGIC:
-            raise EmbedError(f"not a DevStream static model: {self.path}")
-        head = mv[8:48].cast("I")
-        (version, self.size, self.dim, self._slots, off_offsets, off_table, off_vocab,
-         off_scale, off_rows) = head[:9]
-        check = head[9]
-        if version != 1:
-            raise EmbedError(f"static model format {version} is not supported")
-        self._offsets = mv[off_offsets:off_offsets + 4 * (self.size + 1)].cast("I")
-        self._table = mv[off_table:off_table + 4 * self._slots].cast("I")
-        self._vocab = mv[off_vocab:]
-        self._vocab_base = off_vocab
-        self._scale = mv[off_scale:off_scale + 4 * self.size].cast("f")
-        self._rows = mv[off_rows:off_rows + self.size * self.dim].cast("b")
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            head = os.pread(fd, 48, 0)
+            if head[:8] != STATIC_MAGIC or len(head) < 48:
+                raise EmbedError(f"not a DevStream static model: {self.path}")
+            fields = memoryview(head)[8:48].cast("I")
+            (version, self.size, self.dim, self._slots, self._off_offsets, self._off_table,
+             self._off_vocab, self._off_scale, self._off_rows) = fields[:9]
+            check = fields[9]
+            if version != 1:
+                raise EmbedError(f"static model format {version} is not supported")
+            if self.dim % 8 or (self._off_offsets | self._off_table | self._off_scale) % 4 or \
+                    os.fstat(fd).st_size < self._off_rows + self.size * self.dim:
+                raise EmbedError(f"static model {self.path} is truncated or malformed")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._file = _FilePages(fd)
         self._mask = self._slots - 1
+        self._lanes = None
         self._dict = None
         if hash(tuple(b"[UNK]")) & 0xFFFFFFFF != check:
             # another interpreter hashes tuples differently: one dictionary instead (slower)
             self._dict = {self.token(i): i for i in range(self.size)}
         self.unk, self.cls, self.sep = (self.lookup(t) for t in ("[UNK]", "[CLS]", "[SEP]"))
 
+    def row(self, i):
+        """Token i's int8 vector, as its dim bytes."""
+        return os.pread(self._fd, self.dim, self._off_rows + i * self.dim)
+
+    def scale(self, i):
+        """Token i's row scale (float32)."""
+        return memoryview(self._file.span(self._off_scale + 4 * i, 4)).cast("f")[0]
+
     def token(self, i):
-        a, b = self._offsets[i], self._offsets[i + 1]
-        return bytes(self._vocab[a:b]).decode("utf-8")
+        u32, base = self._file.u32, self._off_offsets
+        a, b = u32(base + 4 * i), u32(base + 4 * i + 4)
+        return self._file.span(self._off_vocab + a, b - a).decode("utf-8")
 
     def lookup(self, text):
         """Token id of a vocabulary entry, or -1."""
@@ -4256,14 +4297,15 @@ class StaticModel:
             return self._dict.get(text, -1)
         data = text.encode("utf-8")
         h = hash(tuple(data)) & self._mask
-        table, offsets, vocab, n = self._table, self._offsets, self._vocab, len(data)
+        u32, span, n = self._file.u32, self._file.span, len(data)
+        table, offsets, vocab = self._off_table, self._off_offsets, self._off_vocab
         while True:
-            i = table[h]
+            i = u32(table + 4 * h)
             if not i:
                 return -1
             i -= 1
-            a = offsets[i]
-            if offsets[i + 1] - a == n and vocab[a:a + n] == data:
+            a = u32(offsets + 4 * i)
+            if u32(offsets + 4 * i + 4) - a == n and span(vocab + a, n) == data:
                 return i
             h = (h + 1) & self._mask
 
@@ -4303,19 +4345,44 @@ class StaticModel:
         return ids
 
     def embed(self, text):
-        """The unit vector of text as a list of floats."""
+        """The unit vector of text as a list of floats: its tokens' rows, each weighted by its
+        scale and count, summed and normalised.
+
+        The sum is done in integers, a few big-integer operations per token instead of one
+        Python float operation per token and dimension (0.2 ms instead of 1 ms for a prompt).
+        Each weight becomes a 40-bit fixed-point integer (relative error 1e-12).  A row's bytes,
+        each offset to 0..255, are read as one integer and split by byte position modulo 8, so
+        that each byte has a 64-bit lane of its own; one multiply-add per split then sums a
+        dimension in every lane at once, with room for the 256 tokens a text can have
+        (2^40 * 255 * 256 < 2^64)."""
         counts = {}
         for i in self.token_ids(text):
             counts[i] = counts.get(i, 0) + 1
-        import _operator
-        dim, rows, scale = self.dim, self._rows, self._scale
-        weights = [scale[i] * c for i, c in counts.items()]
-        picked = [rows[i * dim:(i + 1) * dim] for i in counts]
-        # one dimension at a time, each a sum over the tokens in C: 40% faster than adding
-        # the tokens' rows one by one, and the same floating-point order
-        acc = [sum(map(_operator.mul, weights, column)) for column in zip(*picked)]
-        norm = sum(a * a for a in acc) ** 0.5 or 1.0
-        return [a / norm for a in acc]
+        dim, scale = self.dim, self.scale
+        weights = [(scale(i) * c, i) for i, c in counts.items()]
+        top = max(abs(w) for w, _ in weights) or 1.0
+        if self._lanes is None:
+            every = int.from_bytes(b"\xff" * dim, "little")
+            self._lanes = (int.from_bytes(b"\x80" * dim, "little"), every, [
+                int.from_bytes((b"\0" * k + b"\xff" + b"\0" * (7 - k)) * (dim // 8), "little")
+                for k in range(8)])
+        bias, every, splits = self._lanes
+        sums, offset = [0] * 8, 0
+        for w, i in weights:
+            q = round(w * LANE_ONE / top)
+            row = int.from_bytes(self.row(i), "little") ^ bias      # each byte: value + 128
+            if q >= 0:
+                offset += 128 * q
+            else:                           # q * value = -q * (255 - byte) - 127 * -q
+                q, row = -q, row ^ every
+                offset += 127 * q
+            sums = [t + q * (row & split) for t, split in zip(sums, splits)]
+        acc = [0] * dim
+        for k, t in enumerate(sums):
+            acc[k::8] = memoryview(t.to_bytes(dim + 8, "little")[k:k + dim]).cast("Q")
+        acc = [v - offset for v in acc]
+        norm = sum(v * v for v in acc) ** 0.5 or 1.0
+        return [v / norm for v in acc]
 
     def embed_packed(self, text):
         """The vector as float32 bytes (sqlite-vec's format)."""

@@ -115,3 +115,37 @@ def test_transcript_set_labels_resolve_to_imported_memories(tmp_path, monkeypatc
     labelled = [q for q in queries if q["relevant"]]
     assert n > 300 and len(labelled) >= 60
     assert all(q["relevant"] for q in labelled)
+
+
+@needs_model
+def test_the_static_model_sums_its_rows_exactly():
+    """The embedded model's vector of a text is the normalised sum of its tokens' rows, each
+    weighted by the row's scale and the token's count.  The reader sums in integers (see
+    StaticModel.embed); here the same sum is done the plain way, in floats."""
+    check_sums(devstream.StaticModel())
+    # and with negative weights, which the shipped file has none of
+    flipped = devstream.StaticModel()
+    scale = flipped.scale
+    flipped.scale = lambda i: -scale(i) if i % 3 else scale(i)
+    check_sums(flipped)
+
+
+def check_sums(model):
+    texts = ["why does the invoice total retry fail in ledger.py? (7)", "x", "",
+             "Ünïcödé naïve café — 東京 ½ ① \u200b", "parse_hook_payload " * 300,
+             " ".join(f"word{i} src/mod_{i}.py" for i in range(200))]
+    for text in texts:
+        counts = {}
+        for i in model.token_ids(text):
+            counts[i] = counts.get(i, 0) + 1
+        acc = [0.0] * model.dim
+        for i, c in counts.items():
+            w = model.scale(i) * c
+            for d, v in enumerate(memoryview(model.row(i)).cast("b")):
+                acc[d] += w * v
+        norm = sum(a * a for a in acc) ** 0.5
+        expected = [a / norm for a in acc]
+        got = model.embed(text)
+        assert len(got) == model.dim
+        assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-9, text[:40]
+        assert sum(a * b for a, b in zip(got, expected)) > 1 - 1e-12
