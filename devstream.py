@@ -1975,19 +1975,21 @@ def latest_space(store, model):
                      (model,))
 
 
-def nearest_vectors(store, space_id, qvec, k, project_id, limit):
-    """(rowid, cosine distance) of the nearest vectors of a space: the k nearest by Hamming
-    distance of the bit vectors (of one project unless project_id is None), rescored exactly
-    from the float vectors, the nearest `limit` first.  apsw.SQLError when the space is gone."""
+def nearest_memories(store, space_id, qvec, k, project_id, limit, exclude_session=None):
+    """MEMORY_COLUMNS rows and cosine distance of the memories with the nearest vectors of a
+    space, nearest first: the k nearest by Hamming distance of the bit vectors (of one project
+    unless project_id is None), rescored exactly from the float vectors; the nearest `limit`
+    of those not of exclude_session.  apsw.SQLError when the space is gone."""
     n = int(space_id)
     coarse = f"SELECT rowid FROM vec_{n} WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2"
-    params = [qvec, k]
     if project_id is not None:
         coarse += " AND project_id = ?3"
-        params.append(project_id)
-    return store.all(f"SELECT f.rowid, vec_distance_cosine(f.embedding, ?1) AS d FROM vecf_{n}"
-                     f" f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT {int(limit)}",
-                     params)
+    return store.all(
+        f"SELECT {MEMORY_COLUMNS}, near.d FROM (SELECT f.rowid AS r, vec_distance_cosine("
+        f"f.embedding, ?1) AS d FROM vecf_{n} f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT ?2) "
+        "near JOIN memories m ON m.rowid = near.r JOIN projects p ON p.id = m.project_id "
+        "WHERE (?3 IS NULL OR m.project_id = ?3) AND (?4 IS NULL OR m.session_id IS NOT ?4) "
+        "ORDER BY near.d LIMIT ?5", (qvec, k, project_id, exclude_session, int(limit)))
 
 
 def vector_distances(store, space_id, qvec, rowids):
@@ -3929,24 +3931,17 @@ def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_sess
     if not store.load_vec():
         return []
     try:
-        near = nearest_vectors(store, space_id, qvec, RESCORE_CANDIDATES, project_id,
-                               int(limit * 2))
+        rows = nearest_memories(store, space_id, qvec, RESCORE_CANDIDATES, project_id, limit,
+                                exclude_session)
     except store.apsw.SQLError as exc:
         log("warning", "search.vector_failed", error=str(exc))
         return []
-    if not near:
-        return []
-    dist = dict(near)
-    rows = memory_rows_by_rowid(store, list(dist), project_id)
     hits = []
     for row in rows:
-        hit = Hit(row)
-        if exclude_session and hit.session_id == exclude_session:
-            continue
-        hit.vec = max(0.0, 1.0 - dist[hit.rowid])
+        hit = Hit(row[:-1])
+        hit.vec = max(0.0, 1.0 - row[-1])
         hits.append(hit)
-    hits.sort(key=lambda h: -h.vec)
-    return hits[:limit]
+    return hits
 
 
 VECTOR_STRONG = 0.25        # cosine this far above the floor counts as a certain match

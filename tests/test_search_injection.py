@@ -186,16 +186,17 @@ def test_common_word_counts_are_kept_and_rank_exactly_as_counted_ones(ds, monkey
     query = "why does reconcile_ledger_v2 retry the ledger invoice?"
     store = devstream.open_store(cfg)
     try:
-        first = [(h.id, round(h.score, 9)) for h in devstream.search(store, cfg, query,
-                                                                    project_id=pid)]
+        first = [(h.id, h.score) for h in devstream.search(store, cfg, query, project_id=pid)]
         counted = {t: (n, upto) for t, n, upto in store.term_counts_due}
         assert counted["ledger"] == (200, 200) and counted["invoic"] == (100, 200)
         assert "reconcile_ledger_v2" not in counted                   # rare: always counted
         with store.write():
             devstream.keep_term_counts(store)
-        again = [(h.id, round(h.score, 9)) for h in devstream.search(store, cfg, query,
-                                                                    project_id=pid)]
-        assert again == first and store.term_counts_due == []        # nothing counted again
+        again = [(h.id, h.score) for h in devstream.search(store, cfg, query, project_id=pid)]
+        # the same ranking (scores differ only by the recency of a few milliseconds)
+        assert [i for i, _ in again] == [i for i, _ in first] and all(
+            abs(a - b) < 1e-6 for (_, a), (_, b) in zip(again, first))
+        assert store.term_counts_due == []                            # nothing counted again
     finally:
         store.close()
 
