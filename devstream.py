@@ -4016,10 +4016,12 @@ def _same_words(a, b):
     return bool(wa) and len(wa & wb) >= 0.8 * len(wa | wb)
 
 
-def answers_for_prompts(store, query, hits, exclude_session=None, expand=3):
+def answers_for_prompts(store, query, hits, exclude_session=None, expand=3, known=None):
     """A prompt that matches is a question asked before, not an answer: an earlier copy of this
     very prompt is dropped, and the best matching prompts hand most of their score to what came
-    of them in their session (edits, errors, decisions, the agent's answer)."""
+    of them in their session (edits, errors, decisions, the agent's answer).  `known`: followups
+    already fetched, {(session id, time): rows}."""
+    known = known or {}
     out, seen = [], {h.rowid for h in hits}
     extra = []
     for h in hits:
@@ -4029,7 +4031,10 @@ def answers_for_prompts(store, query, hits, exclude_session=None, expand=3):
                 h.session_id == exclude_session:
             continue
         expand -= 1
-        for row in session_followups(store, h.session_id, h.created_at):
+        rows = known.get((h.session_id, h.created_at))
+        if rows is None:
+            rows = session_followups(store, h.session_id, h.created_at)
+        for row in rows:
             f = Hit(row)
             if f.rowid in seen:
                 continue
@@ -4051,9 +4056,9 @@ class VectorSearch:
     connection opens (and sqlite-vec loads) while the caller embeds the query; its
     nearest-neighbour query runs while the caller runs the keyword search (SQLite releases the
     GIL); then it scores the keyword candidates it did not find, on the same connection.  The
-    caller hands over the query vector (`give`, None: nothing to search) and then the keyword
-    candidates (`nearest`, which waits for the result); if the thread fails, the search is
-    keyword-only."""
+    caller hands over the query vector (`give`, None: nothing to search), then the keyword
+    candidates (`hand`), and waits for the result (`nearest`); if the thread fails, the search
+    is keyword-only."""
 
     def __init__(self, db_path, project_id, exclude_session):
         self.qvec, self.candidates, self.hits = None, [], []
@@ -4088,9 +4093,11 @@ class VectorSearch:
         self.qvec = qvec
         self._given.release()
 
-    def nearest(self, candidates):
+    def hand(self, candidates):
         self.candidates = candidates
         self._candidates.release()
+
+    def nearest(self):
         self._done.acquire()
         return self.hits
 
@@ -4117,9 +4124,17 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
                           exclude_session=exclude_session, total=total,
                           specific=specific_terms(query)) \
         if mode != "vector" else []
-    vec_hits = []
+    vec_hits, known = [], {}
     if helper is not None:
-        vec_hits = helper.nearest(fts_hits) if have_vectors else []
+        if have_vectors:
+            helper.hand(fts_hits)
+            # while the helper finishes: what came of the best keyword matches that are
+            # prompts, which answers_for_prompts will most likely want
+            for h in [h for h in fts_hits if h.type == "prompt" and h.session_id and
+                      h.session_id != exclude_session][:3]:
+                known[(h.session_id, h.created_at)] = session_followups(store, h.session_id,
+                                                                        h.created_at)
+            vec_hits = helper.nearest()
     elif have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
                                  exclude_session=exclude_session)
@@ -4127,7 +4142,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
             fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
     vfloor = vector_floor(cfg, qvec[2] if qvec is not None and len(qvec) > 2 else None)
     hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
-    hits = answers_for_prompts(store, query, hits, exclude_session)
+    hits = answers_for_prompts(store, query, hits, exclude_session, known=known)
     if types:
         hits = [h for h in hits if h.type in types]
     if relevant_only:
