@@ -799,6 +799,7 @@ class Store:
         self._vec_loaded = False
         self._depth = 0
         self.term_counts_due = []       # see document_frequencies
+        self.before_close = []
         if not salvage and not checked:
             note = damage_note(path)
             if note is not None:
@@ -872,6 +873,10 @@ class Store:
             raise StoreError(f"internal error: a write transaction is open across {what}")
 
     def close(self):
+        # a helper's connection closes first: the last connection to close checkpoints the
+        # WAL, and that must be this one, before the process exits (see VectorSearch)
+        for wait in self.before_close:
+            wait()
         try:
             self.conn.close()
         except Exception:
@@ -4062,8 +4067,9 @@ class VectorSearch:
 
     def __init__(self, db_path, project_id, exclude_session):
         self.qvec, self.candidates, self.hits = None, [], []
-        self._given, self._candidates, self._done = (_thread.allocate_lock() for _ in range(3))
-        for lock in (self._given, self._candidates, self._done):
+        self._given, self._candidates, self._done, self._closed = (
+            _thread.allocate_lock() for _ in range(4))
+        for lock in (self._given, self._candidates, self._done, self._closed):
             lock.acquire()
         # each SQLite call gives up the GIL and takes it back; by default a thread waits up to
         # 5 ms for it while the other runs Python, which would cost more than the overlap gains
@@ -4071,23 +4077,28 @@ class VectorSearch:
         _thread.start_new_thread(self._work, (db_path, project_id, exclude_session))
 
     def _work(self, db_path, project_id, exclude_session):
+        other = None
         try:
             other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True)
-            try:
-                other.load_vec()
-                self._given.acquire()
-                if self.qvec is not None:
-                    space_id, packed = self.qvec[0], self.qvec[1]
-                    self.hits = vector_search(other, space_id, packed, project_id,
-                                              exclude_session=exclude_session)
-                    self._candidates.acquire()
-                    fill_vector_scores(other, space_id, packed, self.candidates)
-            finally:
-                other.close()
+            other.load_vec()
+            self._given.acquire()
+            if self.qvec is not None:
+                space_id, packed = self.qvec[0], self.qvec[1]
+                self.hits = vector_search(other, space_id, packed, project_id,
+                                          exclude_session=exclude_session)
+                self._candidates.acquire()
+                fill_vector_scores(other, space_id, packed, self.candidates)
         except Exception as exc:
             log("warning", "search.vector_thread_failed", error=f"{type(exc).__name__}: {exc}")
         finally:
-            self._done.release()
+            self._done.release()            # the caller goes on while this closes
+            if other is not None:
+                other.close()
+            self._closed.release()
+
+    def wait_closed(self):
+        self._closed.acquire()
+        self._closed.release()
 
     def give(self, qvec):
         self.qvec = qvec
@@ -4113,6 +4124,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     if mode == "hybrid" and (qvec is not None or embed is not None) and \
             total > PARALLEL_SEARCH_ABOVE:
         helper = VectorSearch(store.path, project_id, exclude_session)
+        store.before_close.append(helper.wait_closed)
     try:
         if embed is not None:
             qvec = embed()
