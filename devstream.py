@@ -6964,6 +6964,20 @@ HANDLERS = {
 
 HOOK_IMAGE_PARTS = None     # in the hook image: {event: where the code only its handler needs is}
 HOOK_IMAGE_BYTES = None     # ... in the image, which the launcher hands over
+# Functions a hook rarely calls, whose code (what only they reach) is a part of the hook image
+# of their own, loaded when first called: the redactor's rules run only on text whose cheap
+# screen found a hint of a secret.
+HOOK_IMAGE_LAZY = ("_apply_rules",)
+
+
+def hook_image_function(name):
+    """One of HOOK_IMAGE_LAZY, in the hook image: its part is unmarshalled at the first call
+    (through the stand-in hook_image puts in its place), which defines the function itself."""
+    where = HOOK_IMAGE_PARTS.pop("def " + name, None)
+    if where is not None:
+        import marshal
+        exec(marshal.loads(memoryview(HOOK_IMAGE_BYTES)[where[0]:where[1]]), globals())
+    return globals()[name]
 
 
 def hook_handler(event):
@@ -7360,6 +7374,15 @@ def hook_image(source_path):
     mentions[handlers_at] = set()           # each handler comes with its part
     defines = [{stmt.name} if isinstance(stmt, definition) else
                {n.id for n in ns if isinstance(n.ctx, ast.Store)} for stmt, ns in zip(body, names)]
+    lazy = {}                               # HOOK_IMAGE_LAZY: name -> where its definition is
+    for name in HOOK_IMAGE_LAZY:
+        at = [i for i, st in enumerate(body) if isinstance(st, ast.FunctionDef) and
+              st.name == name and not st.decorator_list]
+        if len(at) != 1 or sum(name in d for d in defines) != 1:
+            raise ValueError(f"hook image: {name} must be one plain function, defined once")
+        lazy[name] = at[0]
+    for m in mentions:
+        m.difference_update(lazy)           # each comes with its part, through a stand-in
 
     def reach(roots, keep):
         keep = list(keep)
@@ -7376,13 +7399,23 @@ def hook_image(source_path):
     def compiled(stmts):
         return compile(ast.Module(body=stmts, type_ignores=[]), source_path, "exec")
 
-    core = reach({"hook_main"}, [not isinstance(stmt, definition + (
-        ast.Assign, ast.AnnAssign, ast.AugAssign)) for stmt in body])
+    core = reach({"hook_main"} | ({"hook_image_function"} if lazy else set()), [
+        not isinstance(stmt, definition + (ast.Assign, ast.AnnAssign, ast.AugAssign))
+        for stmt in body])
     parts = []
+    for name, at in lazy.items():
+        keep = reach({name}, core)
+        own = [st for st, k, c in zip(body, keep, core) if k and not c]
+        parts.append((f"def {name}", marshal.dumps(compiled(own))))
     for event, handler in events:
         own = [st for st, k, c in zip(body, reach({handler}, core), core) if k and not c]
         register = ast.parse(f"HANDLERS[{event!r}] = {handler}").body
         parts.append((event, marshal.dumps(compiled(own + register))))
+    for name, at in lazy.items():
+        stand_in = ast.parse(f"def {name}(*args, **kwargs):\n"
+                             f"    return hook_image_function({name!r})(*args, **kwargs)\n").body[0]
+        body[at] = ast.fix_missing_locations(ast.copy_location(stand_in, body[at]))
+        core[at] = True
     body[handlers_at] = ast.copy_location(ast.parse("HANDLERS = {}").body[0], body[handlers_at])
     header = hook_image_header(source_path)
     # the parts follow the core in the file, which says where each one is: their offsets are

@@ -83,6 +83,14 @@ def test_a_hook_runs_from_the_image_and_a_stale_one_is_not_trusted(tmp_path):
     stored = prompts_stored(argv, env, project)
     assert sorted(p.split("(")[-1] for p in stored) == ["1)", "2)", "3)", "4)"]
 
+    # the redactor's rules are a part of their own, loaded when text needs them
+    subprocess.run([sys.executable, str(source), "install"], env=env, check=True,
+                   capture_output=True)
+    token = "ghp_" + "Zq8vK3" * 6
+    assert "devstream" not in run_prompt(argv, env, project, f"deploy with {token} (5)")
+    fifth = [p for p in prompts_stored(argv, env, project) if p.endswith("(5)")]
+    assert fifth == ["deploy with [REDACTED:github_token] (5)"]
+
 
 def test_the_image_leaves_out_what_no_hook_reaches_and_each_event_loads_its_own_part():
     sys.path.insert(0, ROOT)
@@ -102,11 +110,15 @@ def test_the_image_leaves_out_what_no_hook_reaches_and_each_event_loads_its_own_
                 "import_transcript", "recover_database", "help_text"} & core
     # a handler and what only it reaches are in the part of its event, not in every hook
     assert not {"on_user_prompt", "search", "on_stop", "on_session_end"} & core
+    # a lazy function is a stand-in in the core, its code and what only it reaches a part
+    assert {"_apply_rules", "hook_image_function"} <= core
+    assert not {"_replacement", "_load_compiled", "_generic"} & core
     module = {"__name__": "devstream_image", "__file__": os.path.join(ROOT, "devstream.py")}
     exec(code, module)
     assert module["HANDLERS"] == {}
     parts = {e: marshal.loads(blob[a:b]) for e, (a, b) in module["HOOK_IMAGE_PARTS"].items()}
-    assert set(parts) == set(devstream.HANDLERS)
+    assert set(parts) == set(devstream.HANDLERS) | {"def _apply_rules"}
+    assert {"_apply_rules", "_replacement", "_load_compiled"} <= defined(parts["def _apply_rules"])
     assert sorted(module["HOOK_IMAGE_PARTS"].values())[-1][1] == len(blob)
     prompt = defined(parts["UserPromptSubmit"])
     assert {"on_user_prompt", "search", "prompt_context"} <= prompt and "on_stop" not in prompt
@@ -121,3 +133,7 @@ def test_the_image_leaves_out_what_no_hook_reaches_and_each_event_loads_its_own_
     assert handler.__name__ == "on_user_prompt" and handler.__code__.co_filename.endswith(
         "devstream.py")
     assert module["hook_handler"]("NoSuchEvent") is None
+    stand_in = module["_apply_rules"]
+    assert module["redact"]("key ghp_" + "Zq8vK3" * 6) == "key [REDACTED:github_token]"
+    assert module["_apply_rules"] is not stand_in and "def _apply_rules" not in \
+        module["HOOK_IMAGE_PARTS"]
