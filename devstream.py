@@ -6966,8 +6966,12 @@ HOOK_IMAGE_PARTS = None     # in the hook image: {event: where the code only its
 HOOK_IMAGE_BYTES = None     # ... in the image, which the launcher hands over
 # Functions a hook rarely calls, whose code (what only they reach) is a part of the hook image
 # of their own, loaded when first called: the redactor's rules run only on text whose cheap
-# screen found a hint of a secret.
-HOOK_IMAGE_LAZY = ("_apply_rules",)
+# screen found a hint of a secret; the rest serve a damaged store, a WAL left beside it, a
+# config file, or another CLI than Claude Code.  None may be called while the module loads.
+HOOK_IMAGE_LAZY = ("_apply_rules", "wal_is_foreign", "store_failure", "mark_damaged",
+                   "config_value_problem", "_read_config_file", "codex_write_state",
+                   "codex_exit_code", "parse_patch", "codex_hook_hash", "gemini_shell_result",
+                   "codex_hook_state", "codex_project_trust")
 
 
 def hook_image_function(name):
