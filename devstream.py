@@ -3306,8 +3306,22 @@ could would should might must shall may one two via per etc""".split())
 
 
 def hash_text(text):
+    """A one-way digest (blake2b, 128 bits) of text, for keys that must not give the text away."""
     import _blake2
     return _blake2.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+FINGERPRINT_PRIME = (1 << 128) - 159      # the largest prime below 2^128
+
+
+def content_fingerprint(text):
+    """128 bits in hex that tell a memory's text from any other (a memory's content_hash, stored
+    beside the text itself, so it need not be one-way): the UTF-8 bytes, led by a 1 byte, as one
+    number modulo a prime, which is a polynomial hash of their 16-byte blocks.  Builtins only:
+    blake2 cost a 0.5 ms module import in every hook that stores a memory.  A memory stored
+    before kept its blake2 digest, so a repeat of it is stored once more."""
+    data = b"\x01" + text.encode("utf-8", "replace")
+    return f"{int.from_bytes(data, 'big') % FINGERPRINT_PRIME:032x}"
 
 
 def words(text):
@@ -3443,7 +3457,7 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
     content = redact(truncate(content, MAX_MEMORY_CHARS))
     if not content:
         raise UserError("memory content is empty")
-    digest = hash_text(content)
+    digest = content_fingerprint(content)
     known = memory_id_by_hash(store, project_id, digest)
     if known is not None:
         return known, False
@@ -3501,7 +3515,7 @@ def attach_outcome(store, session_id, answer, limit=600):
     rowid, mid, content, created_at, task_id, project_id = row
     asked = content.split(OUTCOME_MARK, 1)[0]
     new = truncate(asked + OUTCOME_MARK + one_line(redact_part(answer), limit), MAX_MEMORY_CHARS)
-    if new == content or memory_hash_exists(store, project_id, hash_text(new)):
+    if new == content or memory_hash_exists(store, project_id, content_fingerprint(new)):
         return None
     delete_memory(store, rowid)
     add_memory(store, project_id, "prompt", new, session_id=session_id, task_id=task_id,
@@ -6041,7 +6055,7 @@ def tasks_block(store, project_id, budget):
     lines.append("Update with `devstream task start ID`, `devstream task done ID`, "
                  "`devstream task block ID --reason ...`; add with `devstream task add \"...\"`.")
     text, kept = fit_lines("### Tasks", lines, budget)
-    return text, ["tasks:" + hash_text(text)[:12]]      # the same list is not shown twice
+    return text, ["tasks:" + content_fingerprint(text)[-12:]]    # the same list is not shown twice
 
 
 def decisions_block(store, project_id, session_id, budget):

@@ -113,3 +113,16 @@ def test_writes_compose_as_savepoints(tmp_path):
         with store.write():
             store.assert_no_write("a network call")
     store.close(), other.close()
+
+
+def test_a_memory_fingerprint_tells_texts_apart_and_stays_the_same():
+    fp = devstream.content_fingerprint
+    block = "0123456789abcdef"                      # 16 bytes: one block of the polynomial
+    texts = ["", "a", "a\0", "\0a", "abc", block + "x" * 16, "x" * 16 + block,
+             "naïve café", "naive cafe", "x" * 5000, "x" * 4999 + "y"]
+    prints = [fp(t) for t in texts]
+    assert len(set(prints)) == len(texts)
+    assert all(len(p) == 32 and int(p, 16) < devstream.FINGERPRINT_PRIME for p in prints)
+    assert fp("Edited src/app.py") == fp("Edited src/app.py")
+    # the same value in every process (a stored memory's content_hash is compared later)
+    assert fp("abc") == "00000000000000000000000001616263"
