@@ -7141,7 +7141,8 @@ def launcher_source(python, paths, image=None, source=None):
             "            blob = fh.read()\n"
             f"        st = posix.stat({source!r})\n"
             "        magic = sys.modules['_frozen_importlib_external'].MAGIC_NUMBER\n"
-            "        if blob[:32] == (b'DSHOOK1\\n' + magic + b'\\0' * 4 +\n"
+            "        if blob[:32] == (b'DSHOOK2\\n' + magic +\n"
+            "                         (len(blob) & 0xFFFFFFFF).to_bytes(4, 'little') +\n"
             "                         st.st_size.to_bytes(8, 'little') +\n"
             "                         st.st_mtime_ns.to_bytes(8, 'little')):\n"
             "            module = type(sys)('devstream')\n"
@@ -7338,12 +7339,13 @@ def hook_image_path(cfg):
     return os.path.join(cfg.paths.bin, "devstream.hook-image")
 
 
-def hook_image_header(source_path):
+def hook_image_header(source_path, size):
     """What the launcher compares before it trusts the image: a tag, the interpreter's bytecode
-    magic, and the size and mtime of the source it was built from."""
+    magic, the image's own size (an image cut short is never used: each event's part is at its
+    end) and the size and mtime of the source it was built from."""
     import importlib.util
     st = os.stat(source_path)
-    return b"DSHOOK1\n" + importlib.util.MAGIC_NUMBER + b"\0" * 4 + \
+    return b"DSHOOK2\n" + importlib.util.MAGIC_NUMBER + (size & 0xFFFFFFFF).to_bytes(4, "little") + \
         st.st_size.to_bytes(8, "little") + st.st_mtime_ns.to_bytes(8, "little")
 
 
@@ -7438,7 +7440,7 @@ def hook_image(source_path):
         body[at] = ast.fix_missing_locations(ast.copy_location(stand_in, body[at]))
         core[at] = True
     body[handlers_at] = ast.copy_location(ast.parse("HANDLERS = {}").body[0], body[handlers_at])
-    header = hook_image_header(source_path)
+    header = hook_image_header(source_path, 0)       # its size goes in once it is known
     # the parts follow the core in the file, which says where each one is: their offsets are
     # 32-bit ints, which marshal writes in 5 bytes whatever their value, so the core's size does
     # not depend on them
@@ -7455,7 +7457,9 @@ def hook_image(source_path):
             placed.append((start, start + len(blob)))
             start += len(blob)
         if placed == where:
-            return header + core_code + b"".join(blob for _, blob in parts)
+            size = start
+            return hook_image_header(source_path, size) + core_code + \
+                b"".join(blob for _, blob in parts)
         where = placed
     raise ValueError("hook image: the parts' offsets did not settle")
 
@@ -7472,7 +7476,7 @@ def hook_image_current(cfg, source_path):
     """Whether the hook image beside the launcher was built from source_path as it is now."""
     blob = read_bytes_or_none(hook_image_path(cfg))
     try:
-        return blob is not None and blob[:32] == hook_image_header(source_path)
+        return blob is not None and blob[:32] == hook_image_header(source_path, len(blob))
     except OSError:
         return False
 

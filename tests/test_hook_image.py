@@ -79,9 +79,16 @@ def test_a_hook_runs_from_the_image_and_a_stale_one_is_not_trusted(tmp_path):
         fh.seek(40)
         fh.write(b"\xff" * 64)
     assert "devstream" in run_prompt(argv, env, project, PROMPT + " (4)")
+    # nor one cut short (the events' parts are at its end)
+    subprocess.run([sys.executable, str(source), "install"], env=env, check=True,
+                   capture_output=True)
+    with open(image, "r+b") as fh:
+        fh.truncate(os.path.getsize(image) - 100)
+    assert "devstream" in run_prompt(argv, env, project, PROMPT + " (6)")
+    assert doctor_launcher(argv, env, project)["status"] == "WARN"
 
     stored = prompts_stored(argv, env, project)
-    assert sorted(p.split("(")[-1] for p in stored) == ["1)", "2)", "3)", "4)"]
+    assert sorted(p.split("(")[-1] for p in stored) == ["1)", "2)", "3)", "4)", "6)"]
 
     # the redactor's rules are a part of their own, loaded when text needs them
     subprocess.run([sys.executable, str(source), "install"], env=env, check=True,
