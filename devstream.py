@@ -3325,8 +3325,27 @@ def content_fingerprint(text):
 
 
 def words(text):
-    """Lower-case word tokens, split like the FTS tokenizer (letters, digits and '_')."""
-    return text.lower().translate(_SPLIT_TABLE).split()
+    """Lower-case word tokens, split and folded like the FTS tokenizer (letters, digits and '_';
+    diacritics removed), so what a query looks up is what the index holds."""
+    tokens = text.lower().translate(_SPLIT_TABLE).split()
+    if text.isascii():
+        return tokens
+    return [w for t in tokens for w in ((t,) if t.isascii() else _unicode_words(t))]
+
+
+def _unicode_words(token):
+    """A token with non-ASCII characters as FTS5's unicode61 tokenizer (remove_diacritics 2)
+    splits and folds it: only letters, digits, private-use characters and '_' belong to a word,
+    and a letter loses its diacritics (NFD, minus the nonspacing marks).  Without this a query
+    for "Fahrplanänderung" found nothing: the index holds "fahrplananderung"."""
+    import unicodedata
+    category = unicodedata.category
+    out = []
+    for c in unicodedata.normalize("NFD", token):
+        kind = category(c)
+        if kind != "Mn":
+            out.append(c if kind[0] in "LN" or kind == "Co" or c == "_" else " ")
+    return "".join(out).split()
 
 
 def stem(word):

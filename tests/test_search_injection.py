@@ -229,3 +229,23 @@ def test_a_forgotten_common_word_leaves_the_kept_counts_too(ds, monkeypatch):
         blob += open(f, "rb").read()
     assert word.encode() not in blob
     assert ds.sql("SELECT count(*) FROM term_counts") == [(0,)]
+
+
+def test_words_with_diacritics_are_found_as_the_index_holds_them(ds):
+    """The keyword index folds diacritics (unicode61, remove_diacritics 2); the query side must
+    fold them the same way, or an accented word is "unknown" and its memory is never found."""
+    mid = ds.cli("memory", "add", "--type", "decision", "Die Straßenbahn-Haltestelle wird "
+                 "verlegt; Fahrplanänderung im Süden ab März", check=True).stdout.strip()
+    other = ds.cli("memory", "add", "--type", "note", "le café ferme à 18 h — réunion déplacée",
+                   check=True).stdout.strip()
+    ds.cli("memory", "add", "--type", "note", "the ledger export drops the currency", check=True)
+    for query, want in (("Fahrplanänderung Süden", mid), ("fahrplananderung suden", mid),
+                        ("Wann kommt die Fahrplanänderung?", mid), ("café réunion", other),
+                        ("cafe reunion deplacee", other)):
+        hits = ds.cli_json("memory", "search", query)
+        assert hits and hits[0]["id"] == want, query
+    out = prompt(ds, "die Fahrplanänderung im Süden?")
+    assert out and mid in out["hookSpecificOutput"]["additionalContext"]
+    import devstream
+    assert devstream.words("Réunion—déplacée, naïve_café") == ["reunion", "deplacee",
+                                                                "naive_cafe"]
