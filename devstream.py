@@ -7011,9 +7011,15 @@ HOOK_IMAGE_LAZY = ("_apply_rules", "wal_is_foreign", "store_failure", "mark_dama
 
 
 def hook_image_function(name):
-    """One of HOOK_IMAGE_LAZY, in the hook image: its part is unmarshalled at the first call
-    (through the stand-in hook_image puts in its place), which defines the function itself."""
-    where = HOOK_IMAGE_PARTS.pop("def " + name, None)
+    """One of HOOK_IMAGE_LAZY, in the hook image: its part is loaded at the first call (through
+    the stand-in hook_image puts in its place), which defines the function itself."""
+    load_image_part("def " + name)
+
+
+def load_image_part(key):
+    """In the hook image: unmarshal and run the part named key (an event, or "def NAME" for one
+    of HOOK_IMAGE_LAZY), once; outside it, or for a part already loaded, nothing."""
+    where = HOOK_IMAGE_PARTS.pop(key, None) if HOOK_IMAGE_PARTS else None
     if where is not None:
         import marshal
         exec(marshal.loads(memoryview(HOOK_IMAGE_BYTES)[where[0]:where[1]]), globals())
@@ -7022,11 +7028,8 @@ def hook_image_function(name):
 
 def hook_handler(event):
     """The handler of one of DevStream's events (None: not one it handles).  In the hook image
-    its handler's own code is unmarshalled now, for this one event (see hook_image)."""
-    where = HOOK_IMAGE_PARTS.pop(event, None) if HOOK_IMAGE_PARTS else None
-    if where is not None:
-        import marshal
-        exec(marshal.loads(memoryview(HOOK_IMAGE_BYTES)[where[0]:where[1]]), globals())
+    its handler's own code is loaded now, for this one event (see hook_image)."""
+    load_image_part(event)
     return HANDLERS.get(event)
 
 
@@ -7445,9 +7448,8 @@ def hook_image(source_path):
         not isinstance(stmt, definition + (ast.Assign, ast.AnnAssign, ast.AugAssign))
         for stmt in body])
     parts = []
-    for name, at in lazy.items():
-        keep = reach({name}, core)
-        own = [st for st, k, c in zip(body, keep, core) if k and not c]
+    for name in lazy:
+        own = [st for st, k, c in zip(body, reach({name}, core), core) if k and not c]
         parts.append((f"def {name}", marshal.dumps(compiled(own))))
     for event, handler in events:
         own = [st for st, k, c in zip(body, reach({handler}, core), core) if k and not c]
@@ -7476,8 +7478,7 @@ def hook_image(source_path):
             placed.append((start, start + len(blob)))
             start += len(blob)
         if placed == where:
-            size = start
-            return hook_image_header(source_path, size) + core_code + \
+            return hook_image_header(source_path, start) + core_code + \
                 b"".join(blob for _, blob in parts)
         where = placed
     raise ValueError("hook image: the parts' offsets did not settle")
