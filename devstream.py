@@ -1576,14 +1576,6 @@ def keyword_match_count(store, expr, above_rowid):
                         "rowid > ?", (expr, above_rowid), default=0)
 
 
-def memory_rows_by_rowid(store, rowids, project_id):
-    """MEMORY_COLUMNS rows of these memories, of one project unless project_id is None."""
-    marks = ",".join("?" * len(rowids))
-    return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
-                     f"p.id = m.project_id WHERE m.rowid IN ({marks}) AND (? IS NULL OR "
-                     "m.project_id = ?)", list(rowids) + [project_id, project_id])
-
-
 def recent_decision_rows(store, project_id):
     """The project's 12 newest decisions and learnings."""
     return store.all("SELECT " + MEMORY_COLUMNS + " FROM memories m JOIN projects p ON "
@@ -4323,7 +4315,6 @@ class StaticModel:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
         self._file = _FilePages(fd)
         self._mask = self._slots - 1
         self._lanes = None
@@ -4335,7 +4326,7 @@ class StaticModel:
 
     def row(self, i):
         """Token i's int8 vector, as its dim bytes."""
-        return os.pread(self._fd, self.dim, self._off_rows + i * self.dim)
+        return os.pread(self._file.fd, self.dim, self._off_rows + i * self.dim)
 
     def scale(self, i):
         """Token i's row scale (float32)."""
