@@ -15,9 +15,7 @@ first.  Prints each event's median per version, its ratio to the floor and the d
 """
 import argparse
 import fcntl
-import json
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -29,17 +27,6 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import hooks  # noqa: E402  (this folder's hook benchmark: its payloads and timer)
-
-
-def install(source, home):
-    """Install `source` (a devstream.py) into `home`: the argv of its hook command."""
-    env = dict(os.environ, DEVSTREAM_HOME=home, HOME=os.path.join(home, "h"),
-               DEVSTREAM_NO_PATH_LINK="1")
-    env.pop("CLAUDE_CONFIG_DIR", None)
-    os.makedirs(env["HOME"], exist_ok=True)
-    subprocess.run([sys.executable, source, "install"], env=env, check=True, capture_output=True)
-    with open(os.path.join(env["HOME"], ".claude", "settings.json")) as fh:
-        return shlex.split(json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"])
 
 
 def copy_store(src, dst):
@@ -77,7 +64,7 @@ def main():
         home = os.path.join(scratch, name)
         os.makedirs(home)
         copy_store(os.path.join(filled, "devstream.db"), os.path.join(home, "devstream.db"))
-        argvs[name] = install(os.path.join(tree, "devstream.py"), home)
+        argvs[name] = hooks.install(home, None, source=os.path.join(tree, "devstream.py"))
         env = dict(os.environ, DEVSTREAM_HOME=home, DEVSTREAM_EMBED_MODE="off")
         if args.embedded:
             env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",

@@ -175,7 +175,9 @@ def payloads(project_dir, i, secrets=False):
     return {k: json.dumps(dict(base, **v)).encode() for k, v in ev.items()}
 
 
-def install(home, pyz):
+def install(home, pyz, source=None):
+    """Install DevStream into `home` from a built .pyz, or from a devstream.py (this tree's by
+    default); the argv of its hook command."""
     env = dict(os.environ, DEVSTREAM_HOME=home, HOME=os.path.join(home, "h"),
                DEVSTREAM_NO_PATH_LINK="1")
     env.pop("CLAUDE_CONFIG_DIR", None)
@@ -184,7 +186,7 @@ def install(home, pyz):
         python = shlex.split(open(pyz, "rb").readline()[2:].decode())[0]
         cmd = [python, "-IS", pyz, "install"]
     else:
-        cmd = [sys.executable, os.path.join(ROOT, "devstream.py"), "install"]
+        cmd = [sys.executable, source or os.path.join(ROOT, "devstream.py"), "install"]
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     with open(os.path.join(env["HOME"], ".claude", "settings.json")) as fh:
         return shlex.split(json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"])
