@@ -13,12 +13,108 @@ imported there (each costs more than the whole interpreter start-up budget allow
 msgspec and structlog are imported inside the functions that need them.
 """
 
-import os
 import sys
-import time
 
-import _json
-import _thread
+
+class _EnvironBase:
+    """What os.environ's class takes from collections.abc.MutableMapping, for os imported
+    before _collections_abc is (see _import_os_alone)."""
+    __slots__ = ()
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key):
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def keys(self):
+        return dict.fromkeys(self).keys()
+
+    def items(self):
+        return {key: self[key] for key in self}.items()
+
+    def values(self):
+        return {key: self[key] for key in self}.values()
+
+    def __eq__(self, other):
+        if not hasattr(other, "items"):
+            return NotImplemented
+        return dict(self.items()) == dict(other.items())
+
+    def pop(self, key, *default):
+        try:
+            value = self[key]
+        except KeyError:
+            if default:
+                return default[0]
+            raise
+        del self[key]
+        return value
+
+    def popitem(self):
+        for key in self:
+            value = self[key]
+            del self[key]
+            return key, value
+        raise KeyError("popitem(): mapping is empty")
+
+    def clear(self):
+        for key in list(self):
+            del self[key]
+
+    def update(self, other=(), /, **more):
+        pairs = [(key, other[key]) for key in other.keys()] if hasattr(other, "keys") else other
+        for key, value in list(pairs) + list(more.items()):
+            self[key] = value
+
+
+def _has_methods(cls, *names):
+    """issubclass() by methods, as the collection ABCs do it (os.PathLike's subclass hook)."""
+    for name in names:
+        for base in cls.__mro__:
+            if name in base.__dict__:
+                if base.__dict__[name] is None:
+                    return NotImplemented
+                break
+        else:
+            return NotImplemented
+    return True
+
+
+def _import_os_alone():
+    """`import os`, without _collections_abc: os needs three of its names (os.environ's base
+    class, Mapping, and the method check of os.PathLike), and running the module, which builds
+    two dozen abstract classes, costs ~0.8 ms at every hook start.  Stand-ins are lent for the
+    import and taken back, so a later `import collections.abc` is the real one; os.environ then
+    works as always but is not registered as a collections.abc.Mapping."""
+    modules = sys.modules
+    if "os" in modules or "_collections_abc" in modules:
+        return
+    stand_in = type(sys)("_collections_abc")
+    stand_in.MutableMapping, stand_in.Mapping, stand_in._check_methods = \
+        _EnvironBase, dict, _has_methods
+    modules["_collections_abc"] = stand_in
+    try:
+        import os   # noqa: F401 - kept in sys.modules
+    finally:
+        if modules.get("_collections_abc") is stand_in:
+            del modules["_collections_abc"]
+
+
+_import_os_alone()
+
+import os   # noqa: E402 - after _import_os_alone
+import time   # noqa: E402
+
+import _json   # noqa: E402
+import _thread   # noqa: E402
 
 VERSION = "0.1.0"
 SCHEMA_VERSION = 8          # see MIGRATIONS in the store section
@@ -611,25 +707,30 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 def import_apsw():
     """`import apsw`, without the collections package.  apsw's module init imports
-    collections.abc for one name, Mapping (to accept any mapping as bindings), and that pulls in
-    all of `collections`: about 3 ms at every hook start, a quarter of the interpreter's own
-    start-up.  collections.abc only re-exports _collections_abc, which `os` has loaded already:
-    lend it for the import (with an empty stand-in for the parent package), then take both back,
-    so a later `import collections` is the real one.  apsw keeps the very same Mapping class."""
+    collections.abc for one name, Mapping, and that pulls in all of `collections`: about 3 ms
+    at every hook start, a quarter of the interpreter's own start-up.  apsw asks Mapping only
+    about bindings that are neither a dict nor a list or tuple (DevStream binds nothing else),
+    so lend it collections.abc as it is (_collections_abc) when something has loaded that
+    already, and otherwise a stand-in whose Mapping is dict (see _import_os_alone), with an
+    empty stand-in for the parent package; then take them back, so a later
+    `import collections` is the real one."""
     modules = sys.modules
     if "apsw" in modules or "collections" in modules:
         import apsw
         return apsw
-    import _collections_abc
+    abc = modules.get("_collections_abc")
+    if abc is None:
+        abc = type(sys)("collections.abc")
+        abc.Mapping = dict
     parent = type(sys)("collections")
-    parent.abc = _collections_abc
-    modules["collections"], modules["collections.abc"] = parent, _collections_abc
+    parent.abc = abc
+    modules["collections"], modules["collections.abc"] = parent, abc
     try:
         import apsw
     finally:
         if modules.get("collections") is parent:
             del modules["collections"]
-        if modules.get("collections.abc") is _collections_abc:
+        if modules.get("collections.abc") is abc:
             del modules["collections.abc"]
     return apsw
 

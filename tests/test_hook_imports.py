@@ -4,6 +4,7 @@ allow-list (interpreter start-up, builtins, apsw and devstream itself)."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -12,15 +13,15 @@ import pytest
 ALLOWED = {
     "_io", "marshal", "posix", "_frozen_importlib_external", "time", "zipimport", "_codecs",
     "codecs", "encodings.aliases", "encodings", "encodings.utf_8", "_signal", "_abc", "abc", "io",
-    "_stat", "stat", "_collections_abc", "genericpath", "posixpath", "os", "_json", "devstream",
+    "_stat", "stat", "genericpath", "posixpath", "os", "_json", "devstream",
     "apsw", "_operator", "mmap", "_blake2", "_socket", "_struct", "math", "_random",
     "_sha2", "_bisect", "_heapq", "errno", "fcntl", "select", "_posixsubprocess",
     "sqlite_vec", "_weakref", "_weakrefset", "_thread", "_functools", "_string", "gc",
 }
-# the expensive ones, named so a failure says what crept in (`collections`: apsw is imported
-# without it, see import_apsw)
-FORBIDDEN = {"collections", "re", "json", "httpx", "structlog", "msgspec", "pybreaker", "socket", "http",
-             "urllib", "tomllib", "typing", "enum", "numpy", "subprocess", "logging",
+# the expensive ones, named so a failure says what crept in (`collections` and
+# `_collections_abc`: os and apsw are imported without them, see _import_os_alone and import_apsw)
+FORBIDDEN = {"collections", "_collections_abc", "re", "json", "httpx", "structlog", "msgspec",
+             "pybreaker", "socket", "http", "urllib", "tomllib", "typing", "enum", "numpy", "subprocess", "logging",
              "datetime", "difflib", "shlex", "pathlib", "tempfile", "threading"}
 
 EVENTS = {
@@ -80,3 +81,33 @@ def test_each_hook_event_imports_only_the_allow_list(ds, mode):
             report[name] = extra
     assert not report, f"hook events imported modules outside the allow-list: {report}"
     assert not FORBIDDEN & ALLOWED
+
+
+def test_os_imported_without_the_collection_abcs_still_works(tmp_path):
+    """devstream imported first thing, as the launcher does: os comes without _collections_abc,
+    and os.environ, os.PathLike and a later real collections.abc all behave as usual."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {root!r})\n"
+        "import devstream, os\n"
+        "assert '_collections_abc' not in sys.modules\n"
+        "env = os.environ\n"
+        "env.update({'DS_A': '1'}, DS_B='2')\n"
+        "assert env.get('DS_A') == '1' and 'DS_B' in env and env.get('DS_NONE') is None\n"
+        "assert env.pop('DS_B') == '2' and env.pop('DS_B', 'gone') == 'gone'\n"
+        "assert 'DS_B' not in env and dict(env)['DS_A'] == '1'\n"
+        "assert ('DS_A', '1') in env.items() and 'DS_A' in env.keys() and '1' in env.values()\n"
+        "assert env == dict(env) and env.copy() == dict(env)\n"
+        "assert env.setdefault('DS_C', '3') == '3' and os.getenv('DS_C') == '3'\n"
+        "import collections.abc, pathlib, subprocess\n"
+        "assert collections.abc.Mapping is not dict and isinstance({}, collections.abc.Mapping)\n"
+        "assert isinstance(pathlib.Path('x'), os.PathLike) and not isinstance('x', os.PathLike)\n"
+        "out = subprocess.run([sys.executable, '-c', 'import os; print(os.environ[\"DS_A\"])'],\n"
+        "                     capture_output=True, text=True).stdout\n"
+        "assert out.strip() == '1', out\n"
+        "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-IS", str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr
