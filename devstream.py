@@ -4240,10 +4240,12 @@ class VectorSearch:
 
 
 def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_session=None,
-           qvec=None, embed=None, mode="hybrid", relevant_only=False):
+           qvec=None, embed=None, mode="hybrid", relevant_only=False, meanwhile=None):
     """Hybrid search.  The query vector is `qvec` ((space id, packed vector, model), None for
     keyword-only), or what `embed()` returns: then on a large store the vector half's own
-    connection opens while it is computed."""
+    connection opens while it is computed.  `meanwhile()` runs once, after the keyword search,
+    while that connection's thread may still be at work; it must not change what this search
+    finds (UserPromptSubmit stores the prompt, of the session the search leaves out)."""
     groups = query_groups(query)
     total = memory_rowid_bound(store, 0)
     helper = None
@@ -4272,12 +4274,17 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
                       h.session_id != exclude_session][:3]:
                 known[(h.session_id, h.created_at)] = session_followups(store, h.session_id,
                                                                         h.created_at)
+            if meanwhile is not None:
+                meanwhile()
+                meanwhile = None
             vec_hits = helper.nearest()
     elif have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
                                  exclude_session=exclude_session)
         if mode == "hybrid":
             fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
+    if meanwhile is not None:
+        meanwhile()
     vfloor = vector_floor(cfg, qvec[2] if qvec is not None and len(qvec) > 2 else None)
     hits = fuse(fts_hits, vec_hits, vfloor, mode=mode, have_vectors=have_vectors)
     hits = answers_for_prompts(store, query, hits, exclude_session, known=known)
@@ -6052,8 +6059,10 @@ def fit_lines(header, lines, budget, footer=""):
     return "\n".join(out), kept
 
 
-def prompt_context(store, cfg, project, project_id, session_id, prompt, remaining_ms=None):
-    """UserPromptSubmit: memories relevant to the prompt, not yet shown in this session."""
+def prompt_context(store, cfg, project, project_id, session_id, prompt, remaining_ms=None,
+                   meanwhile=None):
+    """UserPromptSubmit: memories relevant to the prompt, not yet shown in this session (and
+    `meanwhile()` run during the search, see search)."""
     budget = min(cfg.budget_prompt, HARD_CAP_CHARS)
     embed = None
     if cfg.embed_mode != "off":
@@ -6064,7 +6073,8 @@ def prompt_context(store, cfg, project, project_id, session_id, prompt, remainin
             def embed():
                 return query_vector(store, cfg, prompt, limit)
     hits = search(store, cfg, prompt, project_id=project_id, limit=12,
-                  exclude_session=session_id, embed=embed, relevant_only=True)
+                  exclude_session=session_id, embed=embed, relevant_only=True,
+                  meanwhile=meanwhile)
     seen = already_injected(store, session_id, (h.id for h in hits))
     hits = [h for h in hits if h.id not in seen][:6]
     if not hits:
@@ -6928,15 +6938,21 @@ def on_user_prompt(hook):
         return on_subagent_result(hook, hook.payload["subagent_result"])
     clean = redact_part(prompt)
     store = hook.store
+
+    def record_prompt():
+        # the search leaves out this session, so the prompt is stored while the search's
+        # second thread finishes (see search)
+        with store.write():
+            keep_term_counts(store)
+            ensure_session(hook, counter="prompts")
+            if len(clean.strip()) >= 3:
+                add_memory(store, hook.project_id, "prompt", clean, session_id=hook.session_id,
+                           task_id=current_task_id(store, hook.project_id), redacted=True)
     text, items = prompt_context(store, hook.cfg, hook.project, hook.project_id,
-                                 hook.session_id, clean, hook.remaining_ms())
-    with store.write():
-        keep_term_counts(store)
-        ensure_session(hook, counter="prompts")
-        if len(clean.strip()) >= 3:
-            add_memory(store, hook.project_id, "prompt", clean, session_id=hook.session_id,
-                       task_id=current_task_id(store, hook.project_id), redacted=True)
-        if items:
+                                 hook.session_id, clean, hook.remaining_ms(),
+                                 meanwhile=record_prompt)
+    if items:
+        with store.write():
             record_injection(store, hook.session_id, items, "UserPromptSubmit")
     return text
 
