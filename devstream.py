@@ -108,13 +108,34 @@ def _import_os_alone():
             del modules["_collections_abc"]
 
 
+def import_compiled(name):
+    """`import name` for a compiled module, loaded straight from the file the launcher names
+    when it can (EXTENSION_FILES, put in the hook image's namespace before it runs): the import
+    system would look for it in every sys.path directory first, ~0.4 ms for _json, whose
+    directory comes last."""
+    path = globals().get("EXTENSION_FILES", {}).get(name)
+    if path and name not in sys.modules:
+        import _imp
+        spec = sys.modules["_frozen_importlib"].ModuleSpec(name, None, origin=path)
+        try:
+            module = sys.modules[name] = _imp.create_dynamic(spec)
+            module.__spec__ = spec
+            if os.path.basename(path).startswith("__init__."):
+                module.__path__ = [os.path.dirname(path)]
+            _imp.exec_dynamic(module)
+        except Exception:   # noqa: BLE001 - moved or rebuilt since the install: import it
+            sys.modules.pop(name, None)
+    return __import__(name)
+
+
 _import_os_alone()
 
 import os   # noqa: E402 - after _import_os_alone
 import time   # noqa: E402
 
-import _json   # noqa: E402
 import _thread   # noqa: E402
+
+_json = import_compiled("_json")
 
 VERSION = "0.1.0"
 SCHEMA_VERSION = 8          # see MIGRATIONS in the store section
@@ -718,8 +739,7 @@ def import_apsw():
     if "apsw" in modules:
         return modules["apsw"]
     if "collections" in modules:
-        import apsw
-        return _configure_sqlite(apsw)
+        return _configure_sqlite(import_compiled("apsw"))
     abc = modules.get("_collections_abc")
     if abc is None:
         abc = type(sys)("collections.abc")
@@ -728,7 +748,7 @@ def import_apsw():
     parent.abc = abc
     modules["collections"], modules["collections.abc"] = parent, abc
     try:
-        import apsw
+        apsw = import_compiled("apsw")
     finally:
         if modules.get("collections") is parent:
             del modules["collections"]
@@ -7290,6 +7310,7 @@ def launcher_source(python, paths, image=None, source=None):
             "                         st.st_mtime_ns.to_bytes(8, 'little')):\n"
             "            module = type(sys)('devstream')\n"
             f"            module.__file__ = {source!r}\n"
+            f"            module.EXTENSION_FILES = {extension_files()!r}\n"
             "            sys.modules['devstream'] = module\n"
             "            exec(marshal.loads(memoryview(blob)[32:]), module.__dict__)\n"
             "            module.HOOK_IMAGE_BYTES = blob      # each event's own part is in it\n"
@@ -7300,6 +7321,21 @@ def launcher_source(python, paths, image=None, source=None):
             "        module.hook_main(sys.argv[1:])\n")
     return text + ("from devstream import run_and_exit\n"
                    "run_and_exit()\n")
+
+
+def extension_files():
+    """{name: file} of the compiled modules every hook imports, for the launcher (see
+    import_compiled); a builtin or missing one is left out."""
+    suffixes = tuple(sys.modules["_frozen_importlib_external"].EXTENSION_SUFFIXES)
+    out = {}
+    for name in ("_json", "apsw"):
+        try:
+            path = getattr(import_apsw() if name == "apsw" else __import__(name), "__file__", None)
+        except ImportError:
+            continue
+        if path and path.endswith(suffixes):
+            out[name] = os.path.abspath(path)
+    return out
 
 
 def launcher_path(cfg):
