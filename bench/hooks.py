@@ -78,6 +78,19 @@ def populate(home, project_dir, n, seed=7):
     store.close()
 
 
+def embed_all(home):
+    """Every memory embedded by the embedded model, through DevStream's own embedder: real
+    vectors, so that what a prompt finds, and what its hook injects, is what a user would get."""
+    import devstream
+    cfg = devstream.Config()
+    cfg.values["embed_model"] = devstream.BUILTIN_MODEL
+    store = devstream.open_store(cfg)
+    done, error = devstream.embed_pending(store, cfg)
+    store.close()
+    if error:
+        raise SystemExit(f"embedding failed: {error}")
+
+
 def add_vectors(home, dim, prompts, seed=3, model=None):
     """Synthetic unit vectors for every memory and cached query vectors for the given prompts,
     as if Ollama had embedded everything (latency does not depend on the vectors' content).
@@ -123,8 +136,11 @@ def payloads(project_dir, i, secrets=False):
             "transcript_path": "/dev/null", "permission_mode": "default"}
     ev = {
         "SessionStart": {"hook_event_name": "SessionStart", "source": "startup"},
+        # a prompt on a topic of its own: it finds memories not yet shown in the session to
+        # inject (with the embedded model's real vectors), as a user's prompt does
         "UserPromptSubmit": {"hook_event_name": "UserPromptSubmit",
-                             "prompt": f"why does the invoice total retry fail in ledger.py? ({i})"},
+                             "prompt": f"why does the {NOUNS[i % len(NOUNS)]} fail in "
+                                       f"{os.path.basename(FILES[i * 7 % len(FILES)])}? ({i})"},
         "PreToolUse": {"hook_event_name": "PreToolUse", "tool_name": "Edit",
                        "tool_input": {"file_path": f, "old_string": "a", "new_string": "b"}},
         "PreToolUse:Read": {"hook_event_name": "PreToolUse", "tool_name": "Read",
@@ -264,11 +280,9 @@ def main():
         # vectors on, Ollama unreachable: every query vector must come from the cache
         env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
     if args.embedded and not filled:
-        import devstream
-        dim = devstream.static_model().dim
         t0 = time.perf_counter()
-        add_vectors(home, dim, [], model=devstream.BUILTIN_MODEL)
-        print(f"added {dim}-d vectors in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        embed_all(home)
+        print(f"embedded every memory in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if args.home:
         open(os.path.join(home, "filled"), "w").close()
     if args.embedded:
