@@ -144,3 +144,10 @@ def test_the_image_leaves_out_what_no_hook_reaches_and_each_event_loads_its_own_
     assert module["redact"]("key ghp_" + "Zq8vK3" * 6) == "key [REDACTED:github_token]"
     assert module["_apply_rules"] is not stand_in and "def _apply_rules" not in \
         module["HOOK_IMAGE_PARTS"]
+    # the tables and word sets that devstream builds at import come built in the image
+    for key in list(module["HOOK_IMAGE_PARTS"]):
+        module["load_image_part"](key)
+    for name in devstream.HOOK_IMAGE_CONSTANTS:
+        assert module[name] == getattr(devstream, name), name
+    stored = [c for unit in [code] + list(parts.values()) for c in unit.co_consts]
+    assert devstream._ALL_HINTS in stored and devstream.STOPWORDS in stored
