@@ -7141,14 +7141,17 @@ HOOK_IMAGE_BYTES = None     # ... in the image, which the launcher hands over
 # Functions a hook rarely calls, whose code (what only they reach) is a part of the hook image
 # of their own, loaded when first called: the redactor's rules run only on text whose cheap
 # screen found a hint of a secret; the rest serve a damaged store, a WAL left beside it, a
-# config file, another CLI than Claude Code, an Ollama model, text that is not ASCII, or a
-# subagent's result.  None may be called while the module loads.
+# store to create or upgrade, a config file, another CLI than Claude Code, an Ollama model,
+# text that is not ASCII, or a subagent's result.  None may be called while the module loads.
 HOOK_IMAGE_LAZY = ("_apply_rules", "wal_is_foreign", "store_failure", "mark_damaged",
                    "config_value_problem", "_read_config_file", "codex_write_state",
                    "codex_exit_code", "parse_patch", "codex_hook_hash", "gemini_shell_result",
                    "codex_hook_state", "codex_project_trust", "post_json_fast",
                    "parse_embed_response", "breaker_call", "_bert_normalise_slow",
-                   "on_subagent_result")
+                   "on_subagent_result", "migration_1_core", "migration_2_tasks",
+                   "migration_3_embeddings", "migration_4_session_detail",
+                   "migration_5_reindex_reserved_terms", "migration_6_identity_and_secure_delete",
+                   "migration_7_session_index_by_type", "migration_8_term_counts")
 
 
 # tables and word sets built at import, whose values the hook image holds instead of the code
