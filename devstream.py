@@ -2106,21 +2106,42 @@ def latest_space(store, model):
                      (model,))
 
 
-def nearest_memories(store, space_id, qvec, k, project_id, limit, exclude_session=None):
+def nearest_memories(store, space_id, qvec, k, project_id, limit, exclude_session=None,
+                     probe=0):
     """MEMORY_COLUMNS rows and cosine distance of the memories with the nearest vectors of a
     space, nearest first: the k nearest by Hamming distance of the bit vectors (of one project
     unless project_id is None), rescored exactly from the float vectors; the nearest `limit`
-    of those not of exclude_session.  apsw.SQLError when the space is gone."""
+    of those not of exclude_session.  apsw.SQLError when the space is gone.
+
+    sqlite-vec picks the k nearest with k passes over each chunk of 1024 vectors, but stops a
+    chunk's passes when no vector in it is left within a distance bound.  With `probe`, the
+    `probe` nearest come first (a few passes), and their farthest distance plus a margin
+    (KNN_MARGIN of the bits) bounds the k nearest: when k or more are within it, the answer is
+    the same, in fewer passes; when not, the k nearest are picked without a bound."""
     n = int(space_id)
-    coarse = f"SELECT rowid FROM vec_{n} WHERE embedding MATCH vec_quantize_binary(?1) AND k = ?2"
-    if project_id is not None:
-        coarse += " AND project_id = ?3"
+    coarse = f"SELECT rowid, distance FROM vec_{n} WHERE embedding MATCH " \
+        "vec_quantize_binary(?1) AND k = ?2" + (" AND project_id = ?3" if project_id is not None
+                                                else "")
+    picked = None
+    if probe and probe < k:
+        # (+ 0: a bare max(distance) becomes ORDER BY distance DESC, which sqlite-vec refuses)
+        bound = store.scalar(f"SELECT max(distance + 0) FROM ({coarse})",
+                             (qvec, probe, project_id))
+        if bound is not None:
+            found, ids = store.one(f"SELECT count(*), json_group_array(rowid) FROM ({coarse} AND "
+                                   "distance <= ?4)",
+                                   (qvec, k, project_id, bound + KNN_MARGIN * len(qvec) // 4))
+            picked = ids if found >= k else None
+    if picked is None:
+        picked = store.scalar(f"SELECT json_group_array(rowid) FROM ({coarse})",
+                              (qvec, k, project_id))
     return store.all(
         f"SELECT {MEMORY_COLUMNS}, near.d FROM (SELECT f.rowid AS r, vec_distance_cosine("
-        f"f.embedding, ?1) AS d FROM vecf_{n} f WHERE f.rowid IN ({coarse}) ORDER BY d LIMIT ?2) "
-        "near JOIN memories m ON m.rowid = near.r JOIN projects p ON p.id = m.project_id "
-        "WHERE (?3 IS NULL OR m.project_id = ?3) AND (?4 IS NULL OR m.session_id IS NOT ?4) "
-        "ORDER BY near.d LIMIT ?5", (qvec, k, project_id, exclude_session, int(limit)))
+        f"f.embedding, ?1) AS d FROM vecf_{n} f WHERE f.rowid IN (SELECT value FROM "
+        "json_each(?2)) ORDER BY d LIMIT ?3) near JOIN memories m ON m.rowid = near.r JOIN "
+        "projects p ON p.id = m.project_id WHERE (?4 IS NULL OR m.project_id = ?4) AND "
+        "(?5 IS NULL OR m.session_id IS NOT ?5) ORDER BY near.d LIMIT ?6",
+        (qvec, picked, k, project_id, exclude_session, int(limit)))
 
 
 def vector_distances(store, space_id, qvec, rowids):
@@ -4089,14 +4110,18 @@ def current_space(store, cfg, model=None):
 # exact cosine rescoring of the coarse candidates.  Brute-force float KNN costs ~1.2 us per
 # 768-d row (120 ms at 100k memories); coarse + rescore stays within a few milliseconds.
 RESCORE_CANDIDATES = 64        # vec0 top-k cost grows with k (100k bit vectors: k=10 9 ms, k=400 76 ms)
+KNN_PROBE = 16                 # above KNN_PROBE_ABOVE memories, see nearest_memories
+KNN_PROBE_ABOVE = 8192
+KNN_MARGIN = 0.05              # of the bits: the 64th nearest is rarely 9 of 256 past the 16th
 
 
 def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None):
     if not store.load_vec():
         return []
     try:
+        probe = KNN_PROBE if memory_rowid_bound(store, 0) > KNN_PROBE_ABOVE else 0
         rows = nearest_memories(store, space_id, qvec, RESCORE_CANDIDATES, project_id, limit,
-                                exclude_session)
+                                exclude_session, probe)
     except store.apsw.SQLError as exc:
         log("warning", "search.vector_failed", error=str(exc))
         return []

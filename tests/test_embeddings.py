@@ -193,6 +193,81 @@ def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
     assert keyword and keyword[0] == serial[0][0]
 
 
+def test_a_search_runs_its_meanwhile_write_once_and_finds_the_same(ds, stub, monkeypatch):
+    """UserPromptSubmit stores its prompt while the search runs (the search leaves its session
+    out): once, whether the vector half runs in a second thread, on the caller's connection, or
+    its thread cannot open a connection at all."""
+    import devstream
+    setup_memories(ds, stub)
+    ds.cli("embed", check=True)
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    monkeypatch.setenv("DEVSTREAM_OLLAMA_URL", stub.url)
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    written = []
+
+    def write():
+        written.append(True)
+        with store.write():
+            devstream.add_memory(store, pid, "prompt", f"stored meanwhile {len(written)}",
+                                 session_id="meanwhile")
+    real_store = devstream.Store
+
+    def no_second_connection(*args, **kwargs):
+        if kwargs.get("checked"):
+            raise OSError("no second connection today")
+        return real_store(*args, **kwargs)
+    try:
+        pid = store.scalar("SELECT id FROM projects")
+        qvec = devstream.query_vector(store, cfg, "stripe webhook retries", 5000)
+        found = []
+        for above, store_class in ((10 ** 9, real_store), (0, real_store),
+                                   (0, no_second_connection)):
+            monkeypatch.setattr(devstream, "PARALLEL_SEARCH_ABOVE", above)
+            monkeypatch.setattr(devstream, "Store", store_class)
+            found.append([h.id for h in devstream.search(
+                store, cfg, "stripe webhook retries", project_id=pid, embed=lambda: qvec,
+                meanwhile=write, exclude_session="meanwhile")])
+    finally:
+        store.close()
+    assert found[0] and found[0] == found[1]
+    assert found[2] and found[2][0] == found[0][0]      # keyword-only when the thread failed
+    stored = [r[0] for r in ds.sql("SELECT content FROM memories WHERE session_id='meanwhile' "
+                                   "ORDER BY rowid")]
+    assert stored == ["stored meanwhile 1", "stored meanwhile 2", "stored meanwhile 3"]
+
+
+def test_a_probed_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatch):
+    """Above KNN_PROBE_ABOVE memories the k nearest are picked within a bound set by the
+    KNN_PROBE nearest; the answer is the unbounded one, also when too few fall within it."""
+    import random
+    import devstream
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    monkeypatch.setenv("DEVSTREAM_EMBED_MODEL", "builtin")
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    rng = random.Random(5)
+    words = ("invoice ledger webhook retry queue worker token session cache parser config "
+             "migration index schema timeout socket refund currency tax cart profile audit "
+             "flag limiter pool").split()
+    try:
+        with store.write():
+            pid = store.project_id(devstream.find_project(ds.project_dir))
+            for i in range(400):
+                devstream.add_memory(store, pid, "note", " ".join(rng.sample(words, 6)) + f" {i}")
+        assert devstream.embed_pending(store, cfg) == (400, None)
+        for text in ("the webhook retry queue", "refund the tax", "hello there"):
+            space, qvec, _model = devstream.query_vector(store, cfg, text, 1000)
+            plain = devstream.nearest_memories(store, space, qvec, 64, pid, 40)
+            assert len(plain) == 40
+            assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, probe=16) == plain
+            monkeypatch.setattr(devstream, "KNN_MARGIN", 0)       # too few within the bound
+            assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, probe=16) == plain
+            monkeypatch.setattr(devstream, "KNN_MARGIN", 0.05)
+    finally:
+        store.close()
+
+
 def test_background_embedder_logs_with_structlog_field_names(ds, stub):
     setup_memories(ds, stub)
     stub.fault = "error500"
