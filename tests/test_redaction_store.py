@@ -295,7 +295,7 @@ def test_a_hook_with_secrets_loads_no_regex_module(ds):
     assert proc.returncode == 0
     modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()
                if line.startswith("import time:")}
-    assert "devstream" in modules or "apsw" in modules, "importtime really ran"
+    assert "posixpath" in modules, "importtime really ran"
     assert not modules & {"re", "enum", "sre_compile", "re._compiler", "re._parser"}, modules
     stored = [r[0] for r in ds.sql("SELECT content FROM memories WHERE type='prompt'")]
     assert len(stored) == 2 and all("ghp_" not in c and "Tr0ub4dor" not in c for c in stored)
