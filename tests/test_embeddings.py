@@ -238,7 +238,7 @@ def test_a_search_runs_its_meanwhile_write_once_and_finds_the_same(ds, stub, mon
 
 
 def test_a_probed_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatch):
-    """Above KNN_PROBE_ABOVE memories the k nearest are picked within a bound set by the
+    """In a store of KNN_PROBE_SPAN memories the k nearest are picked within a bound set by the
     KNN_PROBE nearest; the answer is the unbounded one, also when too few fall within it."""
     import random
     import devstream
