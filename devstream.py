@@ -2119,22 +2119,21 @@ def nearest_memories(store, space_id, qvec, k, project_id, limit, exclude_sessio
     (KNN_MARGIN of the bits) bounds the k nearest: when k or more are within it, the answer is
     the same, in fewer passes; when not, the k nearest are picked without a bound."""
     n = int(space_id)
+    scope = () if project_id is None else (project_id,)
     coarse = f"SELECT rowid, distance FROM vec_{n} WHERE embedding MATCH " \
-        "vec_quantize_binary(?1) AND k = ?2" + (" AND project_id = ?3" if project_id is not None
-                                                else "")
+        "vec_quantize_binary(?1) AND k = ?2" + (" AND project_id = ?3" if scope else "")
     picked = None
     if probe and probe < k:
         # (+ 0: a bare max(distance) becomes ORDER BY distance DESC, which sqlite-vec refuses)
-        bound = store.scalar(f"SELECT max(distance + 0) FROM ({coarse})",
-                             (qvec, probe, project_id))
+        bound = store.scalar(f"SELECT max(distance + 0) FROM ({coarse})", (qvec, probe, *scope))
         if bound is not None:
-            found, ids = store.one(f"SELECT count(*), json_group_array(rowid) FROM ({coarse} AND "
-                                   "distance <= ?4)",
-                                   (qvec, k, project_id, bound + KNN_MARGIN * len(qvec) // 4))
+            found, ids = store.one(
+                f"SELECT count(*), json_group_array(rowid) FROM ({coarse} AND distance <= "
+                f"?{3 + len(scope)})", (qvec, k, *scope, bound + KNN_MARGIN * len(qvec) // 4))
             picked = ids if found >= k else None
     if picked is None:
         picked = store.scalar(f"SELECT json_group_array(rowid) FROM ({coarse})",
-                              (qvec, k, project_id))
+                              (qvec, k, *scope))
     return store.all(
         f"SELECT {MEMORY_COLUMNS}, near.d FROM (SELECT f.rowid AS r, vec_distance_cosine("
         f"f.embedding, ?1) AS d FROM vecf_{n} f WHERE f.rowid IN (SELECT value FROM "

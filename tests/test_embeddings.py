@@ -264,6 +264,10 @@ def test_a_probed_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatc
             monkeypatch.setattr(devstream, "KNN_MARGIN", 0)       # too few within the bound
             assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, probe=16) == plain
             monkeypatch.setattr(devstream, "KNN_MARGIN", 0.05)
+            # every project's memories (`memory search --all-projects`): here the same ones
+            for probe in (0, 16):
+                assert devstream.nearest_memories(store, space, qvec, 64, None, 40,
+                                                  probe=probe) == plain
     finally:
         store.close()
 
