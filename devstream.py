@@ -13,6 +13,8 @@ imported there (each costs more than the whole interpreter start-up budget allow
 msgspec and structlog are imported inside the functions that need them.
 """
 
+# The imports come first, arranged for a hook's start-up: `os` without the collection ABCs
+# (_import_os_alone), `_json` and apsw from the files the launcher names (import_compiled).
 import sys
 
 
