@@ -3016,10 +3016,12 @@ def _redact_cache_path():
 
 
 def _rules_fingerprint():
+    """What the cached programs were compiled from: the rules, this Python and its regex engine
+    (content_fingerprint: builtins only, where blake2 would cost its import in every hook that
+    redacts a secret)."""
     import _sre
-    h = hash_text("packed-1" + sys.version + str(_sre.MAGIC) +
-                  "\0".join(r[2] for r in _SECRET_RULES))
-    return h
+    return content_fingerprint("packed-1" + sys.version + str(_sre.MAGIC) +
+                               "\0".join(r[2] for r in _SECRET_RULES))
 
 
 class _CompiledRules:
