@@ -872,7 +872,7 @@ def wal_is_foreign(db_path):
             return False
         size = os.fstat(fd).st_size
         salts = header[16:24]
-        offset, newest_first_page = 32, None
+        offset, newest_first_page, in_transaction = 32, None, None
         for _ in range(4096):
             if offset + 24 + page > size:
                 break
@@ -880,12 +880,21 @@ def wal_is_foreign(db_path):
             if frame[8:16] != salts:
                 break                   # the end of this WAL's frames; older ones follow
             if int.from_bytes(frame[:4], "big") == 1:
-                newest_first_page = offset
+                in_transaction = offset
+            if int.from_bytes(frame[4:8], "big") and in_transaction is not None:
+                # a commit frame: the page-1 image before it is committed.  One of a
+                # transaction still being written may have its header and not yet its page
+                newest_first_page, in_transaction = in_transaction, None
             offset += 24 + page
-        # only the newest image of page 1 is what SQLite would read: an older one may predate
-        # the identity (a WAL that began with the first migrations, shared while it is open)
-        return newest_first_page is not None and \
-            os.pread(fd, 4, newest_first_page + 24 + 68) != ident
+        # only the newest committed image of page 1 is what SQLite would read: an older one may
+        # predate the identity (a WAL that began with the first migrations, shared while open)
+        if newest_first_page is None or \
+                os.pread(fd, 4, newest_first_page + 24 + 68) == ident:
+            return False
+        # another identity, unless the WAL changed under us: another process writing it (a
+        # restart from its first frame) makes it live, whatever was read midway
+        return os.pread(fd, 32, 0) == header and \
+            os.pread(fd, 16, newest_first_page)[8:16] == salts
     except OSError:
         return False
     finally:

@@ -116,6 +116,36 @@ def test_a_wal_of_another_database_is_set_aside(ds, tmp_path):
     assert not [r for r in ds.log_records() if r["level"] == "error"]
 
 
+def test_a_live_wal_with_a_page_one_frame_being_written_is_not_set_aside(ds):
+    """Another process is writing a transaction that changes page 1: the frame's header is in
+    the WAL, its page not yet (still zeros, no identity).  Only committed images count: the hook
+    must not take the live WAL for another database's and lose what it holds."""
+    ds.cli("memory", "add", "written before the other process opened it", check=True)
+    ident = ds.sql("PRAGMA application_id")[0][0]
+    conn = apsw.Connection(ds.db)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA application_id={ident ^ 0x5A5A}")
+        conn.execute(f"PRAGMA application_id={ident}")
+        conn.execute("INSERT INTO projects(key, root, name, created_at) "
+                     "VALUES('held-open', 'r', 'n', 0)")
+        with open(ds.db + "-wal", "r+b") as fh:
+            header = fh.read(32)
+            page = int.from_bytes(header[8:12], "big")
+            fh.seek(0, 2)
+            # page 1, no commit yet, this WAL's salts; the page itself not written yet
+            fh.write((1).to_bytes(4, "big") + bytes(4) + header[16:24] + bytes(8) + bytes(page))
+        proc = ds.hook({"hook_event_name": "UserPromptSubmit",
+                        "prompt": "what was written before the other process opened it?"})
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+        assert not glob.glob(ds.db + "-wal.foreign-*")
+        assert b"written before the other process opened it" in proc.stdout
+        assert ds.sql("SELECT count(*) FROM projects WHERE key='held-open'")[0][0] == 1
+    finally:
+        conn.close()
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+
+
 def test_a_live_wal_whose_older_header_image_differs_is_not_set_aside(ds):
     """Another process has the database open; its WAL holds an older image of page 1 with another
     identity (as a WAL that began before the identity migration does) and then the current one.
