@@ -782,8 +782,8 @@ class StoreDamaged(StoreError):
     """The database failed an integrity check or a page read: it is never written again."""
 
 
-DAMAGED_SUFFIX = "-damaged"
-WAL_KEEP_BYTES = 256 * 1024     # a hook copies the WAL into the database above this (Store.close)        # beside the database: when and why it was found damaged
+DAMAGED_SUFFIX = "-damaged"        # beside the database: when and why it was found damaged
+WAL_KEEP_BYTES = 256 * 1024        # a hook copies the WAL into the database above this (close)
 
 
 def damage_note(db_path):
@@ -7595,8 +7595,9 @@ def hook_image_header(source_path, size):
     end) and the size and mtime of the source it was built from."""
     import importlib.util
     st = os.stat(source_path)
-    return b"DSHOOK2\n" + importlib.util.MAGIC_NUMBER + (size & 0xFFFFFFFF).to_bytes(4, "little") + \
-        st.st_size.to_bytes(8, "little") + st.st_mtime_ns.to_bytes(8, "little")
+    return b"DSHOOK2\n" + importlib.util.MAGIC_NUMBER + \
+        (size & 0xFFFFFFFF).to_bytes(4, "little") + st.st_size.to_bytes(8, "little") + \
+        st.st_mtime_ns.to_bytes(8, "little")
 
 
 def hook_image(source_path):
@@ -7746,7 +7747,8 @@ def _fold_image_constants(body):
             ast.Assign(targets=[ast.Name(name, ast.Store())], value=node), stmt)))
         folded.add(name)
     if folded != set(HOOK_IMAGE_CONSTANTS):
-        raise ValueError(f"hook image: no top-level statement builds {set(HOOK_IMAGE_CONSTANTS) - folded}")
+        missing = set(HOOK_IMAGE_CONSTANTS) - folded
+        raise ValueError(f"hook image: no top-level statement builds {missing}")
     return out
 
 
