@@ -4149,12 +4149,15 @@ KNN_PROBE_SPAN = (8192, 50000)  # (measured: 10,000 memories 1 ms less, 100,000 
 KNN_MARGIN = 0.05              # of the bits: the 64th nearest is rarely 9 of 256 past the 16th
 
 
-def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None):
+def vector_search(store, space_id, qvec, project_id=None, limit=40, exclude_session=None,
+                  total=0):
+    """The nearest memories, with their cosine similarity as .vec; `total`: about how many
+    memories the store holds (memory_rowid_bound), which decides the probe (KNN_PROBE_SPAN)."""
     if not store.load_vec():
         return []
     try:
         low, high = KNN_PROBE_SPAN
-        probe = KNN_PROBE if low < memory_rowid_bound(store, 0) <= high else 0
+        probe = KNN_PROBE if low < total <= high else 0
         rows = nearest_memories(store, space_id, qvec, RESCORE_CANDIDATES, project_id, limit,
                                 exclude_session, probe)
     except store.apsw.SQLError as exc:
@@ -4284,7 +4287,7 @@ class VectorSearch:
     candidates (`hand`), and waits for the result (`nearest`); if the thread fails, the search
     is keyword-only."""
 
-    def __init__(self, db_path, project_id, exclude_session):
+    def __init__(self, db_path, project_id, exclude_session, total):
         self.qvec, self.candidates, self.hits = None, [], []
         self._given, self._candidates, self._done, self._closed = (
             _thread.allocate_lock() for _ in range(4))
@@ -4293,9 +4296,9 @@ class VectorSearch:
         # each SQLite call gives up the GIL and takes it back; by default a thread waits up to
         # 5 ms for it while the other runs Python, which would cost more than the overlap gains
         sys.setswitchinterval(0.0002)
-        _thread.start_new_thread(self._work, (db_path, project_id, exclude_session))
+        _thread.start_new_thread(self._work, (db_path, project_id, exclude_session, total))
 
-    def _work(self, db_path, project_id, exclude_session):
+    def _work(self, db_path, project_id, exclude_session, total):
         other = None
         try:
             other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True,
@@ -4305,7 +4308,7 @@ class VectorSearch:
             if self.qvec is not None:
                 space_id, packed = self.qvec[0], self.qvec[1]
                 self.hits = vector_search(other, space_id, packed, project_id,
-                                          exclude_session=exclude_session)
+                                          exclude_session=exclude_session, total=total)
                 self._candidates.acquire()
                 fill_vector_scores(other, space_id, packed, self.candidates)
         except Exception as exc:
@@ -4345,7 +4348,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
     helper = None
     if mode == "hybrid" and (qvec is not None or embed is not None) and \
             total > PARALLEL_SEARCH_ABOVE:
-        helper = VectorSearch(store.path, project_id, exclude_session)
+        helper = VectorSearch(store.path, project_id, exclude_session, total)
         store.before_close.append(helper.wait_closed)
     try:
         if embed is not None:
@@ -4374,7 +4377,7 @@ def search(store, cfg, query, *, project_id=None, limit=10, types=None, exclude_
             vec_hits = helper.nearest()
     elif have_vectors:
         vec_hits = vector_search(store, qvec[0], qvec[1], project_id,
-                                 exclude_session=exclude_session)
+                                 exclude_session=exclude_session, total=total)
         if mode == "hybrid":
             fill_vector_scores(store, qvec[0], qvec[1], fts_hits)
     if meanwhile is not None:
