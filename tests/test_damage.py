@@ -2,6 +2,7 @@
 says what happened, and `devstream recover` salvages it into a new file where its memories are
 found again.  A -wal of another database is set aside, not replayed.  A forgotten memory is gone
 from the file."""
+import contextlib
 import glob
 import hashlib
 import json
@@ -116,10 +117,11 @@ def test_a_wal_of_another_database_is_set_aside(ds, tmp_path):
     assert not [r for r in ds.log_records() if r["level"] == "error"]
 
 
-def test_a_live_wal_with_a_page_one_frame_being_written_is_not_set_aside(ds):
-    """Another process is writing a transaction that changes page 1: the frame's header is in
-    the WAL, its page not yet (still zeros, no identity).  Only committed images count: the hook
-    must not take the live WAL for another database's and lose what it holds."""
+@contextlib.contextmanager
+def another_process_holding_a_wal(ds):
+    """Another connection has the database open; its WAL holds an older image of page 1 with
+    another identity (as a WAL that began before the identity migration does), then the current
+    one, then a row of its own.  Yields that connection."""
     ds.cli("memory", "add", "written before the other process opened it", check=True)
     ident = ds.sql("PRAGMA application_id")[0][0]
     conn = apsw.Connection(ds.db)
@@ -129,45 +131,41 @@ def test_a_live_wal_with_a_page_one_frame_being_written_is_not_set_aside(ds):
         conn.execute(f"PRAGMA application_id={ident}")
         conn.execute("INSERT INTO projects(key, root, name, created_at) "
                      "VALUES('held-open', 'r', 'n', 0)")
+        yield conn
+    finally:
+        conn.close()
+    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+
+
+def assert_a_hook_reads_through_the_live_wal(ds):
+    """A hook run now answers from the database and leaves the other connection's WAL alone."""
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit",
+                    "prompt": "what was written before the other process opened it?"})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    assert not glob.glob(ds.db + "-wal.foreign-*")
+    assert b"written before the other process opened it" in proc.stdout
+    assert ds.sql("SELECT count(*) FROM projects WHERE key='held-open'")[0][0] == 1
+
+
+def test_a_live_wal_with_a_page_one_frame_being_written_is_not_set_aside(ds):
+    """Another process is writing a transaction that changes page 1: the frame's header is in
+    the WAL, its page not yet (still zeros, no identity).  Only committed images count: the hook
+    must not take the live WAL for another database's and lose what it holds."""
+    with another_process_holding_a_wal(ds):
         with open(ds.db + "-wal", "r+b") as fh:
             header = fh.read(32)
             page = int.from_bytes(header[8:12], "big")
             fh.seek(0, 2)
             # page 1, no commit yet, this WAL's salts; the page itself not written yet
             fh.write((1).to_bytes(4, "big") + bytes(4) + header[16:24] + bytes(8) + bytes(page))
-        proc = ds.hook({"hook_event_name": "UserPromptSubmit",
-                        "prompt": "what was written before the other process opened it?"})
-        assert proc.returncode == 0 and b"Traceback" not in proc.stderr
-        assert not glob.glob(ds.db + "-wal.foreign-*")
-        assert b"written before the other process opened it" in proc.stdout
-        assert ds.sql("SELECT count(*) FROM projects WHERE key='held-open'")[0][0] == 1
-    finally:
-        conn.close()
-    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+        assert_a_hook_reads_through_the_live_wal(ds)
 
 
 def test_a_live_wal_whose_older_header_image_differs_is_not_set_aside(ds):
-    """Another process has the database open; its WAL holds an older image of page 1 with another
-    identity (as a WAL that began before the identity migration does) and then the current one.
-    The hook must read through it, not set it aside and lose what it holds."""
-    ds.cli("memory", "add", "written before the other process opened it", check=True)
-    ident = ds.sql("PRAGMA application_id")[0][0]
-    conn = apsw.Connection(ds.db)
-    try:
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA application_id={ident ^ 0x5A5A}")
-        conn.execute(f"PRAGMA application_id={ident}")
-        conn.execute("INSERT INTO projects(key, root, name, created_at) "
-                     "VALUES('held-open', 'r', 'n', 0)")
-        proc = ds.hook({"hook_event_name": "UserPromptSubmit",
-                        "prompt": "what was written before the other process opened it?"})
-        assert proc.returncode == 0 and b"Traceback" not in proc.stderr
-        assert b"written before the other process opened it" in proc.stdout
-        assert not glob.glob(ds.db + "-wal.foreign-*")
-        assert ds.sql("SELECT count(*) FROM projects WHERE key='held-open'")[0][0] == 1
-    finally:
-        conn.close()
-    assert ds.sql("PRAGMA integrity_check")[0][0] == "ok"
+    """The other process's WAL holds an older image of page 1 with another identity and then the
+    current one.  The hook must read through it, not set it aside and lose what it holds."""
+    with another_process_holding_a_wal(ds):
+        assert_a_hook_reads_through_the_live_wal(ds)
 
 
 def test_a_forgotten_memory_is_gone_from_the_file(ds):

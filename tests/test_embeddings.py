@@ -155,15 +155,21 @@ def test_changing_the_model_never_mixes_vectors(ds, stub):
     assert hits[0]["id"] == ids[1]
 
 
-def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
-    """Large stores run the vector search in a second thread; the answer must not change."""
+def embedded_store(ds, stub, monkeypatch):
+    """The memories of setup_memories, embedded through Ollama's stand-in, and this process set
+    to use the same home: (devstream, its Config, an open store)."""
     import devstream
     setup_memories(ds, stub)
     ds.cli("embed", check=True)
     monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
     monkeypatch.setenv("DEVSTREAM_OLLAMA_URL", stub.url)
     cfg = devstream.Config()
-    store = devstream.open_store(cfg)
+    return devstream, cfg, devstream.open_store(cfg)
+
+
+def test_parallel_vector_search_gives_the_same_results(ds, stub, monkeypatch):
+    """Large stores run the vector search in a second thread; the answer must not change."""
+    devstream, cfg, store = embedded_store(ds, stub, monkeypatch)
     try:
         pid = store.scalar("SELECT id FROM projects")
         qvec = devstream.query_vector(store, cfg, "stripe webhook retries", 5000)
@@ -197,13 +203,7 @@ def test_a_search_runs_its_meanwhile_write_once_and_finds_the_same(ds, stub, mon
     """UserPromptSubmit stores its prompt while the search runs (the search leaves its session
     out): once, whether the vector half runs in a second thread, on the caller's connection, or
     its thread cannot open a connection at all."""
-    import devstream
-    setup_memories(ds, stub)
-    ds.cli("embed", check=True)
-    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
-    monkeypatch.setenv("DEVSTREAM_OLLAMA_URL", stub.url)
-    cfg = devstream.Config()
-    store = devstream.open_store(cfg)
+    devstream, cfg, store = embedded_store(ds, stub, monkeypatch)
     written = []
 
     def write():
