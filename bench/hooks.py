@@ -91,15 +91,12 @@ def embed_all(home):
         raise SystemExit(f"embedding failed: {error}")
 
 
-def add_vectors(home, dim, prompts, seed=3, model=None):
+def add_vectors(home, dim, prompts, seed=3):
     """Synthetic unit vectors for every memory and cached query vectors for the given prompts,
-    as if Ollama had embedded everything (latency does not depend on the vectors' content).
-    With `model` (the embedded model) no query vector is cached: the hook computes it."""
+    as if Ollama had embedded everything (latency does not depend on the vectors' content)."""
     import array
     import devstream
     cfg = devstream.Config()
-    if model:
-        cfg.values["embed_model"] = model
     store = devstream.open_store(cfg)
     store.load_vec()
     rng = random.Random(seed)
@@ -123,7 +120,7 @@ def add_vectors(home, dim, prompts, seed=3, model=None):
         store.execute("UPDATE memories SET embed_space=?", (space,))
         store.execute("DELETE FROM embed_pending")
         store.set_state("embed_model", cfg.embed_model)
-        for text in prompts if not model else ():
+        for text in prompts:
             key = f"{space}:{devstream.hash_text(devstream.redact(text))}"
             store.execute("INSERT OR REPLACE INTO query_cache(key, vector, at) VALUES(?,?,?)",
                           (key, unit(), time.time()))
