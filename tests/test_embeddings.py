@@ -237,9 +237,10 @@ def test_a_search_runs_its_meanwhile_write_once_and_finds_the_same(ds, stub, mon
     assert stored == ["stored meanwhile 1", "stored meanwhile 2", "stored meanwhile 3"]
 
 
-def test_a_probed_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatch):
-    """In a store of KNN_PROBE_SPAN memories the k nearest are picked within a bound set by the
-    KNN_PROBE nearest; the answer is the unbounded one, also when too few fall within it."""
+def test_a_sampled_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatch):
+    """In a large store the space's sample (one vector in KNN_SAMPLE_EVERY) bounds the k nearest;
+    the answer is the unbounded one, also when too few fall within the bound, in a space made
+    before samples (it gets its sample from the next embedding pass), and after a forget."""
     import random
     import devstream
     monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
@@ -250,24 +251,59 @@ def test_a_probed_nearest_neighbour_query_finds_the_same_memories(ds, monkeypatc
     words = ("invoice ledger webhook retry queue worker token session cache parser config "
              "migration index schema timeout socket refund currency tax cart profile audit "
              "flag limiter pool").split()
+
+    def add(count):
+        with store.write():
+            for i in range(count):
+                devstream.add_memory(store, pid, "note", " ".join(rng.sample(words, 6)) +
+                                     f" {rng.random()}")
+        assert devstream.embed_pending(store, cfg) == (count, None)
+
     try:
         with store.write():
             pid = store.project_id(devstream.find_project(ds.project_dir))
-            for i in range(400):
-                devstream.add_memory(store, pid, "note", " ".join(rng.sample(words, 6)) + f" {i}")
-        assert devstream.embed_pending(store, cfg) == (400, None)
+        add(600)
+        space = store.scalar("SELECT id FROM embed_spaces")
+        sampled = store.all(f"SELECT rowid FROM vecsample_{space} ORDER BY rowid")
+        assert sampled and all(r % devstream.KNN_SAMPLE_EVERY == 0 for (r,) in sampled)
+        assert len(sampled) == store.scalar(f"SELECT count(*) FROM vecf_{space} WHERE rowid % "
+                                            f"{devstream.KNN_SAMPLE_EVERY} = 0")
+        bounded_seen = fallback_seen = 0
         for text in ("the webhook retry queue", "refund the tax", "hello there"):
             space, qvec, _model = devstream.query_vector(store, cfg, text, 1000)
             plain = devstream.nearest_memories(store, space, qvec, 64, pid, 40)
             assert len(plain) == 40
-            assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, probe=16) == plain
-            monkeypatch.setattr(devstream, "KNN_MARGIN", 0)       # too few within the bound
-            assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, probe=16) == plain
-            monkeypatch.setattr(devstream, "KNN_MARGIN", 0.05)
-            # every project's memories (`memory search --all-projects`): here the same ones
-            for probe in (0, 16):
+            for rank in (devstream.KNN_SAMPLE_RANK, 1):       # 1: too few within the bound
+                monkeypatch.setattr(devstream, "KNN_SAMPLE_RANK", rank)
+                bound = devstream.sample_bound(store, space, qvec, pid)
+                inside = store.scalar(
+                    f"SELECT count(*) FROM vec_{space} WHERE embedding MATCH "
+                    "vec_quantize_binary(?) AND k = 600 AND distance <= ?", (qvec, bound))
+                bounded_seen += inside >= 64
+                fallback_seen += inside < 64
+                assert devstream.nearest_memories(store, space, qvec, 64, pid, 40,
+                                                  sampled=True) == plain
+                # every project's memories (`memory search --all-projects`): here the same ones
                 assert devstream.nearest_memories(store, space, qvec, 64, None, 40,
-                                                  probe=probe) == plain
+                                                  sampled=True) == plain
+            monkeypatch.setattr(devstream, "KNN_SAMPLE_RANK", 8)
+        assert bounded_seen and fallback_seen           # both ways were taken
+        # a space from before samples: unbounded until the next embedding pass makes its sample
+        with store.write():
+            store.execute(f"DROP TABLE vecsample_{space}")
+        assert devstream.sample_bound(store, space, qvec, pid) is None
+        assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, sampled=True) == plain
+        monkeypatch.setattr(devstream, "SAMPLE_FILL_ROWIDS", 100)      # copied in 7 slices
+        add(1)
+        assert store.get_state(f"vector_sample_{space}") is None
+        assert store.all(f"SELECT rowid FROM vecsample_{space} ORDER BY rowid")[:len(sampled)] \
+            == sampled
+        assert devstream.sample_bound(store, space, qvec, pid) is not None
+        # a forgotten memory leaves the sample with its vector
+        with store.write():
+            devstream.delete_memory(store, sampled[0][0])
+        assert store.scalar(f"SELECT count(*) FROM vecsample_{space} WHERE rowid = ?",
+                            sampled[0]) == 0
     finally:
         store.close()
 
