@@ -161,6 +161,34 @@ def test_large_store_estimates_keep_old_rare_words_findable(ds, monkeypatch):
     assert hits and hits[0].id == old
 
 
+def test_large_store_ranks_the_newest_but_finds_an_old_identifier(ds, monkeypatch):
+    """With words common enough that ranking every match would be slow, only the newest
+    FTS_RANK_WINDOW memories are ranked; an identifier from long before them is still found."""
+    import devstream
+    monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
+    monkeypatch.setattr(devstream, "FTS_RANK_WINDOW", 300)
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    try:
+        with store.write():
+            pid = store.project_id(devstream.find_project(ds.project_dir))
+            old, _ = devstream.add_memory(store, pid, "decision",
+                                          "reconcile_ledger_v2 drains the webhook backlog nightly")
+            for i in range(600):
+                # two words in 44 memories each: each too rare to be left out of the query,
+                # together common enough for the window (FTS_RANK_WINDOW // 4)
+                words = ("webhook retries" if i % 14 == 0 else
+                         "backlog grows" if i % 14 == 1 else "edited the ledger")
+                devstream.add_memory(store, pid, "edit", f"{words} {i}")
+        query = "why does reconcile_ledger_v2 stall the webhook backlog?"
+        hits = devstream.search(store, cfg, query, project_id=pid, limit=5)
+        newest = devstream.search(store, cfg, "webhook retries", project_id=pid, limit=5)
+    finally:
+        store.close()
+    assert hits and hits[0].id == old
+    assert newest and all("webhook retries" in h.content for h in newest)
+
+
 def _seed(ds, texts):
     import devstream
     store = devstream.open_store(devstream.Config())
