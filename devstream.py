@@ -4072,7 +4072,7 @@ def query_groups(text, max_groups=16):
 FTS_WINDOW = 20000          # above this many memories, common words' counts are estimated
 # BM25 scores every match of a query before LIMIT applies.  When a query's words are common
 # enough that this would be slow, only the newest FTS_RANK_WINDOW memories are ranked (recency
-# matters for injection; 100,000 memories, ~2,000 matches: 3.4 ms instead of 2.6 for 20,000),
+# matters for injection; 100,000 memories: 2.6 ms instead of 3.4 with the newest 20,000),
 # and its rare words (an identifier from long ago) are looked up in the whole store.
 FTS_RANK_WINDOW = 10000
 RARE_TERM_DOCS = 200
@@ -4354,6 +4354,9 @@ def answers_for_prompts(store, query, hits, exclude_session=None, expand=3, know
 PARALLEL_SEARCH_ABOVE = 2000     # memories; below this the whole search takes a millisecond or two
 
 
+VECTOR_THREAD_CACHE_PAGES = 64
+
+
 class VectorSearch:
     """The vector half of a hybrid search, on its own connection in a second thread.  Its
     connection opens (and sqlite-vec loads) while the caller embeds the query; its
@@ -4380,6 +4383,10 @@ class VectorSearch:
             other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True,
                           hook=True)
             other.load_vec()
+            # its nearest-neighbour query reads every bit vector once (~1,000 pages at 100,000
+            # memories): a small cache recycles a few warm buffers instead of faulting in new
+            # ones for each page (wall -1 to -2 ms per prompt, ~150 fewer page faults)
+            other.execute(f"PRAGMA cache_size={VECTOR_THREAD_CACHE_PAGES}")
             self._given.acquire()
             if self.qvec is not None:
                 space_id, packed = self.qvec[0], self.qvec[1]
