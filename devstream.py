@@ -936,11 +936,12 @@ class Store:
     upgrade a read lock and hit a snapshot error under concurrency)."""
 
     def __init__(self, path, busy_ms=5000, create=True, migrate=True, salvage=False, checked=False,
-                 hook=False):
+                 hook=False, cache_pages=None):
         """salvage: open a damaged file to read what it holds.  checked: a second connection of a
         process whose first one has just opened the file, so found it undamaged and its -wal
         its own (and a -wal in use by that connection is no orphan).  hook: a hook's connection,
-        which leaves the WAL for later (see close)."""
+        which leaves the WAL for later (see close).  cache_pages: the page cache's size, for a
+        connection that reads much once (see VectorSearch)."""
         apsw = import_apsw()
         self.apsw = apsw
         self.path = path
@@ -974,7 +975,9 @@ class Store:
         self.conn = RedactingConnection(raw)
         self.conn.setbusytimeout(int(busy_ms))
         # secure_delete: what is deleted (a forgotten memory) is overwritten, not left in free pages
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if hook else 'NORMAL'}; "
+        # (secure_delete last: it answers a row, and the statements after one wait for a fetch)
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if hook else 'NORMAL'}; " +
+                          (f"PRAGMA cache_size={int(cache_pages)}; " if cache_pages else "") +
                           "PRAGMA secure_delete=ON")
         if hook:
             self.conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
@@ -4380,13 +4383,12 @@ class VectorSearch:
     def _work(self, db_path, project_id, exclude_session, total):
         other = None
         try:
-            other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True,
-                          hook=True)
-            other.load_vec()
             # its nearest-neighbour query reads every bit vector once (~1,000 pages at 100,000
             # memories): a small cache recycles a few warm buffers instead of faulting in new
             # ones for each page (wall -1 to -2 ms per prompt, ~150 fewer page faults)
-            other.execute(f"PRAGMA cache_size={VECTOR_THREAD_CACHE_PAGES}")
+            other = Store(db_path, busy_ms=1000, create=False, migrate=False, checked=True,
+                          hook=True, cache_pages=VECTOR_THREAD_CACHE_PAGES)
+            other.load_vec()
             self._given.acquire()
             if self.qvec is not None:
                 space_id, packed = self.qvec[0], self.qvec[1]
