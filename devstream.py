@@ -2314,27 +2314,33 @@ def ensure_space(store, model, dim):
     return space_id
 
 
-def fill_vector_samples(store):
+def fill_vector_samples(store, deadline=None):
     """Give each space made before samples its sample (see KNN_SAMPLE_EVERY), copied from its
     float vectors in slices of SAMPLE_FILL_ROWIDS rowids, each in a short write of its own, so
     that no hook waits long (the whole copy: 0.11 s at 100,000 memories, 1.2 s at 1,000,000, in
     writes of at most 45 ms).  Vectors stored meanwhile reach the sample through put_vector.
-    The state key holds the next slice and the last rowid to copy until the copy is done."""
+    The state key holds the next slice and the last rowid to copy until the copy is done; past
+    the deadline (time.monotonic()) the copy stops there, and the next embedding pass goes on."""
     if not store.load_vec():
         return
     for n, dim in store.all("SELECT id, dim FROM embed_spaces ORDER BY id"):
         key = f"vector_sample_{n}"
-        with store.write():
-            if not store.one("SELECT 1 FROM sqlite_master WHERE name=?", (f"vecsample_{n}",)):
-                store.execute(f"CREATE VIRTUAL TABLE vecsample_{n} USING vec0(project_id "
-                              f"integer partition key, embedding bit[{padded_dim(dim)}])")
-                last = store.scalar(f"SELECT max(rowid) FROM vecf_{n}", default=0)
-                store.set_state(key, f"0 {last}")
-        progress = store.get_state(key)
-        while progress:
-            start, last = map(int, progress.split())
-            end = start + SAMPLE_FILL_ROWIDS
+        if not vector_sample_exists(store, n):
             with store.write():
+                if not vector_sample_exists(store, n):
+                    store.execute(f"CREATE VIRTUAL TABLE vecsample_{n} USING vec0(project_id "
+                                  f"integer partition key, embedding bit[{padded_dim(dim)}])")
+                    last = store.scalar(f"SELECT max(rowid) FROM vecf_{n}", default=0)
+                    store.set_state(key, f"0 {last}")
+        if store.get_state(key) is None:
+            continue                            # copied
+        while not (deadline and time.monotonic() > deadline):
+            with store.write():
+                progress = store.get_state(key)
+                if not progress:
+                    break
+                start, last = map(int, progress.split())
+                end = start + SAMPLE_FILL_ROWIDS
                 # (a vector that put_vector stored meanwhile is copied again, not twice)
                 store.execute(f"DELETE FROM vecsample_{n} WHERE rowid > ? AND rowid <= ?",
                               (start, end))
@@ -2343,11 +2349,15 @@ def fill_vector_samples(store):
                               f"vecf_{n} f JOIN memories m ON m.rowid = f.rowid WHERE f.rowid > ? "
                               f"AND f.rowid <= ? AND f.rowid % {KNN_SAMPLE_EVERY} = 0",
                               (start, end))
-                progress = f"{end} {last}" if end < last else None
-                if progress:
-                    store.set_state(key, progress)
+                if end < last:
+                    store.set_state(key, f"{end} {last}")
                 else:
                     store.execute("DELETE FROM state WHERE key=?", (key,))
+
+
+def vector_sample_exists(store, space_id):
+    return store.one("SELECT 1 FROM sqlite_master WHERE name=?",
+                     (f"vecsample_{int(space_id)}",)) is not None
 
 
 def put_vector(store, space_id, rowid, project_id, blob):
@@ -5157,7 +5167,7 @@ def embed_pending(store, cfg, limit=None, progress=None, deadline=None, force=Fa
     """Embed waiting memories in batches.  Returns (embedded, error or None).  Each batch is read,
     sent to Ollama with no transaction open (hooks keep writing however long Ollama takes), then
     written in one short transaction."""
-    fill_vector_samples(store)
+    fill_vector_samples(store, deadline)
     if cfg.embed_model in BUILTIN_NAMES:
         requeue_for_model(store, BUILTIN_MODEL)
         return embed_pending_static(store, cfg, limit, progress, deadline)

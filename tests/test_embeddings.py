@@ -293,6 +293,12 @@ def test_a_sampled_nearest_neighbour_query_finds_the_same_memories(ds, monkeypat
             store.execute(f"DROP TABLE vecsample_{space}")
         assert devstream.sample_bound(store, space, qvec, pid) is None
         assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, sampled=True) == plain
+        # a pass past its deadline makes the sample and leaves the copy to the next pass
+        import time
+        devstream.fill_vector_samples(store, deadline=time.monotonic() - 1)
+        assert store.scalar(f"SELECT count(*) FROM vecsample_{space}") == 0
+        assert store.get_state(f"vector_sample_{space}") is not None
+        assert devstream.nearest_memories(store, space, qvec, 64, pid, 40, sampled=True) == plain
         monkeypatch.setattr(devstream, "SAMPLE_FILL_ROWIDS", 100)      # copied in 7 slices
         add(1)
         assert store.get_state(f"vector_sample_{space}") is None
