@@ -133,6 +133,20 @@ def test_context_preview_matches_the_hook(ds, seeded):
     assert preview["output"]["hookSpecificOutput"]["additionalContext"] == preview["context"]
 
 
+def _old_decision_then_600_edits(ds, decision, edit_text, **edit_fields):
+    """A store holding one decision, then 600 edits (edit_text(i)): (devstream, config, store,
+    project id, the decision's id)."""
+    import devstream
+    cfg = devstream.Config()
+    store = devstream.open_store(cfg)
+    with store.write():
+        pid = store.project_id(devstream.find_project(ds.project_dir))
+        old, _ = devstream.add_memory(store, pid, "decision", decision)
+        for i in range(600):
+            devstream.add_memory(store, pid, "edit", edit_text(i), **edit_fields)
+    return devstream, cfg, store, pid, old
+
+
 def test_large_store_estimates_keep_old_rare_words_findable(ds, monkeypatch):
     """Above FTS_WINDOW memories a common word's frequency is estimated from the newest ones;
     a rare word, such as an identifier from long ago, is still counted and found."""
@@ -140,16 +154,10 @@ def test_large_store_estimates_keep_old_rare_words_findable(ds, monkeypatch):
     monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
     monkeypatch.setattr(devstream, "FTS_WINDOW", 300)
     monkeypatch.setattr(devstream, "DF_SAMPLE", 100)
-    cfg = devstream.Config()
-    store = devstream.open_store(cfg)
+    devstream, cfg, store, pid, old = _old_decision_then_600_edits(
+        ds, "reconcile_ledger_v2 keeps the invoice totals in cents",
+        lambda i: f"Edited invoice.py: invoice total retry change {i}", path="src/invoice.py")
     try:
-        with store.write():
-            pid = store.project_id(devstream.find_project(ds.project_dir))
-            old, _ = devstream.add_memory(store, pid, "decision",
-                                          "reconcile_ledger_v2 keeps the invoice totals in cents")
-            for i in range(600):
-                devstream.add_memory(store, pid, "edit", f"Edited invoice.py: invoice total "
-                                     f"retry change {i}", path="src/invoice.py")
         groups = devstream.query_groups("why does reconcile_ledger_v2 change the invoice total?")
         known = devstream.document_frequencies(store, groups, 601)
         assert known["reconcile_ledger_v2"] == 1                        # counted exactly
@@ -167,21 +175,15 @@ def test_large_store_ranks_the_newest_but_finds_an_old_identifier(ds, monkeypatc
     import devstream
     monkeypatch.setenv("DEVSTREAM_HOME", ds.home)
     monkeypatch.setattr(devstream, "FTS_RANK_WINDOW", 300)
-    cfg = devstream.Config()
-    store = devstream.open_store(cfg)
+    # two words in 44 memories each: each too rare to be left out of the query, together
+    # common enough for the window (FTS_RANK_WINDOW // 4)
+    devstream, cfg, store, pid, old = _old_decision_then_600_edits(
+        ds, "reconcile_ledger_v2 drains the webhook backlog nightly",
+        lambda i: ("webhook retries" if i % 14 == 0 else "backlog grows" if i % 14 == 1 else
+                   "edited the ledger") + f" {i}")
     try:
-        with store.write():
-            pid = store.project_id(devstream.find_project(ds.project_dir))
-            old, _ = devstream.add_memory(store, pid, "decision",
-                                          "reconcile_ledger_v2 drains the webhook backlog nightly")
-            for i in range(600):
-                # two words in 44 memories each: each too rare to be left out of the query,
-                # together common enough for the window (FTS_RANK_WINDOW // 4)
-                words = ("webhook retries" if i % 14 == 0 else
-                         "backlog grows" if i % 14 == 1 else "edited the ledger")
-                devstream.add_memory(store, pid, "edit", f"{words} {i}")
-        query = "why does reconcile_ledger_v2 stall the webhook backlog?"
-        hits = devstream.search(store, cfg, query, project_id=pid, limit=5)
+        hits = devstream.search(store, cfg, "why does reconcile_ledger_v2 stall the webhook "
+                                "backlog?", project_id=pid, limit=5)
         newest = devstream.search(store, cfg, "webhook retries", project_id=pid, limit=5)
     finally:
         store.close()
