@@ -6408,6 +6408,7 @@ class Hook:
         cwd = payload.get("cwd")
         self.cwd = cwd if isinstance(cwd, str) and cwd else None
         self.deadline = deadline or (time.monotonic() + cfg.hook_deadline_ms / 1000)
+        self.replaying = False          # a deferred event, run again by upgrade-store
         self._project = None
         self._store = None
         self._project_id = None
@@ -6429,6 +6430,7 @@ class Hook:
             try:
                 self._store = open_store(self.cfg, busy_ms=busy, migrate="small", hook=True)
             except StoreUpgrading:
+                defer_event(self)
                 spawn_detached(["upgrade-store"])
                 raise
         return self._store
@@ -6442,6 +6444,89 @@ class Hook:
     def close(self):
         if self._store is not None:
             self._store.close()
+
+
+# -- events deferred while a big store is upgraded ------------------------------------------------
+# A hook that finds the schema behind on a store too big to upgrade within its deadline
+# (StoreUpgrading) keeps its event, redacted, in a file of its own, and `upgrade-store` runs the
+# kept events again, oldest first, once the schema is current: what they capture is stored (at
+# the time of the replay), what they would have injected is not recorded as shown.
+
+NOT_DEFERRED = ("PreToolUse",)          # it only reads
+
+
+def deferred_dir(cfg):
+    return os.path.join(cfg.paths.data, "deferred")
+
+
+def _redacted_values(obj):
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: _redacted_values(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redacted_values(v) for v in obj]
+    return obj
+
+
+def defer_event(hook):
+    """Keep the hook's event for upgrade-store (written whole or not at all, synced)."""
+    if hook.event in NOT_DEFERRED:
+        return
+    try:
+        folder = deferred_dir(hook.cfg)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}.json"
+        data = json_dumps({"cli": hook.cli, "payload": _redacted_values(hook.payload)})
+        part = os.path.join(folder, "." + name)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(part, os.path.join(folder, name))
+        log("info", "hook.deferred", hook_event=hook.event, file=name)
+    except OSError as exc:
+        log("warning", "hook.defer_failed", hook_event=hook.event, error=str(exc))
+
+
+def deferred_events(cfg):
+    """The kept events' files, oldest first."""
+    try:
+        names = os.listdir(deferred_dir(cfg))
+    except OSError:
+        return []
+    return sorted(n for n in names if n.endswith(".json") and not n.startswith("."))
+
+
+def replay_deferred(cfg, store):
+    """Run the kept events' handlers on `store` (current now), each file removed once it has
+    run; one that cannot run is kept aside as NAME.failed, with a log line.  Returns how many
+    ran."""
+    folder, done = deferred_dir(cfg), 0
+    for name in deferred_events(cfg):
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as fh:
+                kept = json_loads(fh.read().decode("utf-8"))
+            payload, cli = kept["payload"], kept["cli"]
+            handler = HANDLERS.get(payload.get("hook_event_name"))
+            hook = Hook(payload, cfg, cli, deadline=time.monotonic() + 60,
+                        adapter=ADAPTERS.get(cli))
+            hook._store, hook.replaying = store, True
+            if handler is not None and not project_ignored(hook.project, cfg):
+                handler(hook)
+            os.unlink(path)
+            done += 1
+        except Exception as exc:        # noqa: BLE001 - one bad file must not stop the rest
+            log("warning", "deferred.replay_failed", file=name,
+                error=f"{type(exc).__name__}: {exc}")
+            try:
+                os.replace(path, path + ".failed")
+            except OSError:
+                pass
+    return done
 
 
 def read_stdin_bytes(limit=MAX_PAYLOAD_BYTES):
@@ -7115,6 +7200,8 @@ def on_session_start(hook):
             forget_injections(store, hook.session_id)
         catch_up_summaries(store, hook.project_id, hook.session_id,
                            clis_without_end=CLIS_WITHOUT_SESSION_END)
+    if hook.replaying:
+        return None
     text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
                                         hook.session_id, source)
     if items:
@@ -7141,6 +7228,9 @@ def on_user_prompt(hook):
             if len(clean.strip()) >= 3:
                 add_memory(store, hook.project_id, "prompt", clean, session_id=hook.session_id,
                            task_id=current_task_id(store, hook.project_id), redacted=True)
+    if hook.replaying:
+        record_prompt()
+        return None
     text, items = prompt_context(store, hook.cfg, hook.project, hook.project_id,
                                  hook.session_id, clean, hook.remaining_ms(),
                                  meanwhile=record_prompt)
@@ -7191,6 +7281,8 @@ def _store_capture(hook, captured, failed):
 
 def _file_context_for(hook, paths, event):
     """What is known about these files, for the agent, recorded as shown."""
+    if hook.replaying:
+        return None
     texts, shown = [], []
     for fpath in paths:
         if not fpath or is_secret_file(fpath):
@@ -7237,6 +7329,8 @@ def on_stop(hook):
             # no SessionEnd may come (Qwen Code -p): every turn leaves the summary up to date
             write_summary(store, hook.session_id)
     maybe_embed_after_event(hook)
+    if deferred_events(hook.cfg):
+        spawn_detached(["upgrade-store"])       # events an upgrade left behind (see defer_event)
     return None
 
 
@@ -7311,7 +7405,8 @@ HOOK_IMAGE_LAZY = ("_apply_rules", "wal_is_foreign", "store_failure", "mark_dama
                    "on_subagent_result", "migration_1_core", "migration_2_tasks",
                    "migration_3_embeddings", "migration_4_session_detail",
                    "migration_5_reindex_reserved_terms", "migration_6_identity_and_secure_delete",
-                   "migration_7_session_index_by_type", "migration_8_term_counts")
+                   "migration_7_session_index_by_type", "migration_8_term_counts",
+                   "defer_event")
 
 
 # tables and word sets built at import, whose values the hook image holds instead of the code
@@ -8683,7 +8778,8 @@ HELP = {
                   "SessionEnd).", "SESSION_ID", [("--background", "run detached")],
                   "devstream summarize 55604662"),
     "upgrade-store": ("Upgrade the database's schema (run in the background by a hook when the "
-                      "store is too big to upgrade within the hook's deadline).", "", [],
+                      "store is too big to upgrade within the hook's deadline), then store what "
+                      "the events kept meanwhile captured.", "", [],
                       "devstream upgrade-store"),
     "import-transcripts": ("Import past Claude Code sessions. Each session goes to the project "
                            "of its own working directory (worktrees of a repository together).",
@@ -9444,16 +9540,25 @@ def cmd_session_show(args):
 
 
 def cmd_upgrade_store(args):
-    """Upgrade the schema of a store too big for a hook to do it (run detached by a hook); one
-    at a time, the others leave at once."""
+    """Upgrade the schema of a store too big for a hook to do it (run detached by a hook), then
+    replay the events hooks deferred meanwhile; one at a time, the others leave at once."""
     cfg = Config()
     fd = exclusive_lock(cfg, "upgrade.lock")
     if fd is None:
         return 0
     try:
         store = open_store(cfg, busy_ms=60000, create=False)
-        background_logger(cfg).info("store.upgraded", schema=store.version)
-        store.close()
+        try:
+            background_logger(cfg).info("store.upgraded", schema=store.version)
+            # and once more a moment later, for a hook that found the schema behind just
+            # before it was current
+            for wait in (0, 1):
+                time.sleep(wait)
+                replayed = replay_deferred(cfg, store)
+                if replayed:
+                    background_logger(cfg).info("store.deferred_replayed", events=replayed)
+        finally:
+            store.close()
     finally:
         os.close(fd)
     return 0

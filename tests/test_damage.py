@@ -181,7 +181,8 @@ def test_a_forgotten_memory_is_gone_from_the_file(ds):
 
 def test_a_big_store_is_upgraded_in_the_background_not_in_a_hook(ds):
     """A hook that finds the schema behind on a store too big to upgrade within its deadline
-    returns at once and leaves the upgrade to a detached process; hooks after it work."""
+    returns at once and leaves the upgrade to a detached process, which then stores what that
+    hook captured; hooks after it work."""
     import time
 
     import devstream
@@ -193,7 +194,13 @@ def test_a_big_store_is_upgraded_in_the_background_not_in_a_hook(ds):
                     "content_hash) VALUES(?, 'm-bigbig', ?, 'note', 'a memory far down the "
                     "store', 0, 'x')", (devstream.MIGRATE_IN_HOOK_MAX + 1, pid))
     old.close()
-    proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": "first prompt after upgrade"})
+    token = "ghp_" + "Zq7Lm2Xv9Rt4Kp8Wd3Hs6Jb1Nc5Fg0Ty2Ua4"
+    proc = ds.hook({"hook_event_name": "UserPromptSubmit",
+                    "prompt": f"first prompt during the upgrade, with token {token}"})
+    assert_silent_success(proc)
+    proc = ds.hook({"hook_event_name": "PostToolUse", "tool_name": "Bash",
+                    "tool_input": {"command": "make deploy-during-upgrade"},
+                    "tool_response": {"stdout": "deployed", "stderr": "", "exit_code": 0}})
     assert_silent_success(proc)
     assert any(r["event"] == "hook.store_unavailable" and "background" in r.get("error", "")
                for r in ds.log_records())
@@ -201,7 +208,18 @@ def test_a_big_store_is_upgraded_in_the_background_not_in_a_hook(ds):
     while ds.sql("PRAGMA user_version")[0][0] < devstream.SCHEMA_VERSION:
         assert time.time() < deadline, "the background upgrade did not run"
         time.sleep(0.1)
+    # what the hooks captured during the upgrade was kept and is stored once it is done,
+    # redacted (the kept events never held the token either)
+    while ds.sql("SELECT count(*) FROM memories WHERE content LIKE '%during the upgrade%' OR "
+                 "content LIKE '%deploy-during-upgrade%'")[0][0] < 2:
+        assert time.time() < deadline, "the deferred events were not replayed"
+        time.sleep(0.1)
+    for path in glob.glob(os.path.join(ds.home, "**"), recursive=True):
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                assert token.encode() not in fh.read(), path
     proc = ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": "a prompt once upgraded"})
     assert proc.returncode == 0
     assert ds.sql("SELECT count(*) FROM memories WHERE content LIKE 'a prompt once upgraded%'"
                   )[0][0] == 1
+    assert not os.listdir(os.path.join(ds.home, "deferred"))
