@@ -2133,6 +2133,32 @@ def delete_snapshots_holding(store, needle, project_id=None):
     return store.conn.changes()
 
 
+FORGOTTEN_MARK = "[forgotten]"
+
+
+def scrub_task_text(store, needle, project_id=None):
+    """Replace needle with FORGOTTEN_MARK wherever a task's text holds it (title, description,
+    labels, block reason, the notes of its status changes), in one project's tasks or every
+    project's when project_id is None; returns the ids of the tasks touched."""
+    scope, params = ("", [needle]) if project_id is None else \
+        (" AND project_id = ?2", [needle, project_id])
+    ids = [r[0] for r in store.all(
+        "SELECT id FROM tasks WHERE (instr(title, ?1) > 0 OR instr(description, ?1) > 0 OR "
+        "instr(labels, ?1) > 0 OR instr(coalesce(block_reason, ''), ?1) > 0 OR id IN (SELECT "
+        "task_id FROM task_events WHERE instr(coalesce(note, ''), ?1) > 0))" + scope +
+        " ORDER BY id", params)]
+    if ids:
+        marks = ",".join("?" * len(ids))
+        # (?1 the mark, ?2 the needle, then the ids)
+        store.execute("UPDATE tasks SET title = replace(title, ?2, ?1), description = "
+                      "replace(description, ?2, ?1), labels = replace(labels, ?2, ?1), "
+                      f"block_reason = replace(block_reason, ?2, ?1) WHERE id IN ({marks})",
+                      [FORGOTTEN_MARK, needle, *ids])
+        store.execute(f"UPDATE task_events SET note = replace(note, ?2, ?1) WHERE task_id IN "
+                      f"({marks}) AND instr(note, ?2) > 0", [FORGOTTEN_MARK, needle, *ids])
+    return ids
+
+
 # -- embeddings: the queue, spaces, vector tables, the query cache, the breaker -----------------
 
 def latest_space(store, model):
@@ -3755,10 +3781,11 @@ def add_memory(store, project_id, mtype, content, *, tags=(), path=None, session
 
 
 def forget_matching(store, needles, project_id, all_projects=False):
-    """Delete every memory (and compaction snapshot) whose text holds one of needles; returns
-    (memory ids, {type: count}, snapshots deleted).  Call inside store.write()."""
+    """Delete every memory (and compaction snapshot) whose text holds one of needles, and
+    replace the needles in the tasks' text (scrub_task_text); returns (memory ids, {type:
+    count}, snapshots deleted, task ids scrubbed).  Call inside store.write()."""
     if project_id is None and not all_projects:
-        return [], {}, 0
+        return [], {}, 0, []
     fts_secure_delete(store)
     scope = None if all_projects else project_id
     ids, by_type = [], {}
@@ -3769,10 +3796,11 @@ def forget_matching(store, needles, project_id, all_projects=False):
                 delete_memory(store, rowid)
                 ids.append(mid)
                 by_type[mtype] = by_type.get(mtype, 0) + 1
-    snaps = 0
+    snaps, tasks = 0, []
     for needle in needles:
         snaps += delete_snapshots_holding(store, needle, scope)
-    return ids, by_type, snaps
+        tasks += [t for t in scrub_task_text(store, needle, scope) if t not in tasks]
+    return ids, by_type, snaps, tasks
 
 
 OUTCOME_MARK = "\n\nOutcome: "       # a prompt memory's answer follows this line break
@@ -8704,7 +8732,7 @@ HELP = {
                       "--match every memory holding TEXT (a password you regret pasting); "
                       "prints what was deleted.", "ID | --match TEXT",
                       [("--match TEXT", "every memory (and compaction snapshot) holding TEXT, "
-                                        "exactly as typed")],
+                                        "exactly as typed; in tasks TEXT becomes [forgotten]")],
                       "devstream memory forget --match 'hunter2'"),
     "task add": ("Add a task to this project; prints its id.", "TITLE...",
                  [("--description TEXT", "a longer description"),
@@ -9182,16 +9210,18 @@ def cmd_memory_forget(args):
     # what is stored is redacted: look for the text as given and as the redactor would store it
     needles = list(dict.fromkeys([match, redact(match)]))
     with store.write():
-        ids, by_type, snaps = forget_matching(store, needles, pid,
-                                              all_projects=args.flag("all_projects"))
+        ids, by_type, snaps, tasks = forget_matching(store, needles, pid,
+                                                     all_projects=args.flag("all_projects"))
         if ids:
             purge_deleted_text(store)
     store_scrub(store)
     where = "all projects" if args.flag("all_projects") else "this project"
     emit(args, {"action": "forget", "dry_run": False, "memories": len(ids), "by_type": by_type,
-                "ids": ids, "snapshots": snaps, "problems": []},
+                "ids": ids, "snapshots": snaps, "tasks": len(tasks), "task_ids": tasks,
+                "problems": []},
          f"forgot {len(ids)} {'memory' if len(ids) == 1 else 'memories'} holding that text "
          f"in {where}" + (f" and {snaps} compaction snapshot(s)" if snaps else "") +
+         (f"; replaced it with {FORGOTTEN_MARK} in {len(tasks)} task(s)" if tasks else "") +
          (":\n" + "\n".join(ids) if ids else ""))
     return 0
 

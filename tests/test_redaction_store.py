@@ -255,11 +255,18 @@ def test_forget_match_removes_every_memory_holding_the_text_from_the_file(ds):
     ds.cli("memory", "add", "an unrelated note about invoices", check=True)
     ds.hook({"hook_event_name": "UserPromptSubmit", "prompt": f"log in with {leaked} please"})
     ds.hook({"hook_event_name": "PreCompact", "trigger": "manual"})
+    task = ds.cli("task", "add", f"rotate the vpn password {leaked}", "--description",
+                  f"{leaked} was pasted in chat", check=True).stdout.strip()
+    ds.cli("task", "block", task, "--reason", f"waiting for IT to retire {leaked}", check=True)
     assert leaked in open(ds.db, "rb").read().decode("latin-1") + \
         "".join(open(f, "rb").read().decode("latin-1") for f in glob.glob(ds.db + "-wal"))
     out = ds.cli_json("memory", "forget", "--match", leaked)
     assert out["memories"] == 4 and out["snapshots"] == 1
+    assert out["tasks"] == 1 and out["task_ids"] == [task]
     assert len(ds.cli_json("memory", "list")) == 1
+    shown = ds.cli_json("task", "show", task)
+    assert shown["title"] == "rotate the vpn password [forgotten]"      # the task itself stays
+    assert leaked not in json.dumps(shown)
     assert ds.cli_json("memory", "search", "vpn") == []
     blob = open(ds.db, "rb").read()
     for f in glob.glob(ds.db + "-wal"):
