@@ -14,7 +14,6 @@ floor (`python3 -I -S -c pass`) and each event once with each version, alternati
 first.  Prints each event's median per version, its ratio to the floor and the difference.
 """
 import argparse
-import fcntl
 import os
 import shutil
 import statistics
@@ -67,13 +66,10 @@ def main():
         argvs[name] = hooks.install(home, None, source=os.path.join(tree, "devstream.py"))
         env = dict(os.environ, DEVSTREAM_HOME=home, DEVSTREAM_EMBED_MODE="off")
         if args.embedded:
-            env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",
-                       DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
+            hooks.embedded_env(env)
         env.pop("DEVSTREAM_DISABLE", None)
         envs[name] = env
-        # as in hooks.py: the detached embedder is not part of any hook's time
-        lock = os.open(os.path.join(home, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock = hooks.hold_embedder_lock(home)
         locks.append(lock)
     names = list(hooks.payloads(project, 0))
     if args.events:

@@ -205,6 +205,23 @@ def install(home, pyz, source=None):
         return shlex.split(json.load(fh)["hooks"]["SessionStart"][0]["hooks"][0]["command"])
 
 
+def embedded_env(env):
+    """The hooks' environment with the embedded model serving (no Ollama answers)."""
+    env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",
+               DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
+    return env
+
+
+def hold_embedder_lock(home):
+    """The detached background embedder is not part of any hook's time: holding its lock, a
+    Stop finds "one already running" (as it would in a long session) instead of starting one.
+    Returns the lock's descriptor, to keep open."""
+    import fcntl
+    lock = os.open(os.path.join(home, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
 CPU = []     # with --cpu: CPU time (user + system) of each process instead of wall time
 
 
@@ -283,14 +300,9 @@ def main():
     if args.home:
         open(os.path.join(home, "filled"), "w").close()
     if args.embedded:
-        env.update(DEVSTREAM_EMBED_MODE="background", DEVSTREAM_EMBED_MODEL="builtin",
-                   DEVSTREAM_OLLAMA_URL="http://127.0.0.1:9")
+        embedded_env(env)
     env.pop("DEVSTREAM_DISABLE", None)
-    # the detached background embedder is not part of any hook's time: hold its lock, so a
-    # Stop finds "one already running" (as it would in a long session) instead of starting one
-    import fcntl
-    lock = os.open(os.path.join(home, "embed.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock = hold_embedder_lock(home)     # noqa: F841 (held until the benchmark exits)
     floor_argv = [argv[0], "-I", "-S", "-c", "pass"]
     names = list(payloads(project, 0, args.secrets))
     if args.events:
