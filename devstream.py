@@ -7357,7 +7357,7 @@ def on_stop(hook):
             # no SessionEnd may come (Qwen Code -p): every turn leaves the summary up to date
             write_summary(store, hook.session_id)
     maybe_embed_after_event(hook)
-    if deferred_events(hook.cfg):
+    if not hook.replaying and deferred_events(hook.cfg):
         spawn_detached(["upgrade-store"])       # events an upgrade left behind (see defer_event)
     return None
 
