@@ -223,3 +223,25 @@ def test_a_big_store_is_upgraded_in_the_background_not_in_a_hook(ds):
     assert ds.sql("SELECT count(*) FROM memories WHERE content LIKE 'a prompt once upgraded%'"
                   )[0][0] == 1
     assert not os.listdir(os.path.join(ds.home, "deferred"))
+
+
+def test_a_stop_replays_events_an_upgrade_left_behind(ds):
+    """A kept event that no upgrade replayed (its process died, or the hook raced it) is stored
+    once a later Stop finds it."""
+    import time
+    ds.hook({"hook_event_name": "SessionStart", "source": "startup"})
+    folder = os.path.join(ds.home, "deferred")
+    os.makedirs(folder, mode=0o700)
+    with open(os.path.join(folder, "00000000000000000001-1.json"), "w") as fh:
+        json.dump({"cli": "claude", "payload": {
+            "hook_event_name": "UserPromptSubmit", "session_id": "s-left",
+            "cwd": str(ds.project_dir), "prompt": "a prompt left behind by an upgrade"}}, fh)
+    assert_silent_success(ds.hook({"hook_event_name": "Stop"}))
+    deadline = time.time() + 30
+    while ds.sql("SELECT count(*) FROM memories WHERE content = "
+                 "'a prompt left behind by an upgrade'")[0][0] != 1:
+        assert time.time() < deadline, "the left-over event was not replayed"
+        time.sleep(0.1)
+    while os.listdir(folder):
+        assert time.time() < deadline, "the replayed event's file is still there"
+        time.sleep(0.1)
