@@ -2334,10 +2334,15 @@ def ensure_space(store, model, dim):
                   (model, dim, time.time()))
     space_id = store.conn.last_insert_rowid()
     for table in (f"vec_{space_id}", f"vecsample_{space_id}"):
-        store.execute(f"CREATE VIRTUAL TABLE {table} USING vec0(project_id integer partition "
-                      f"key, embedding bit[{padded_dim(dim)}])")
+        create_bit_vector_table(store, table, dim)
     store.execute(f"CREATE TABLE vecf_{space_id}(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
     return space_id
+
+
+def create_bit_vector_table(store, table, dim):
+    """A vec0 table of bit-quantised vectors, partitioned by project (vec_N and its sample)."""
+    store.execute(f"CREATE VIRTUAL TABLE {table} USING vec0(project_id integer partition key, "
+                  f"embedding bit[{padded_dim(dim)}])")
 
 
 def fill_vector_samples(store, deadline=None):
@@ -2354,8 +2359,7 @@ def fill_vector_samples(store, deadline=None):
         if not vector_sample_exists(store, n):
             with store.write():
                 if not vector_sample_exists(store, n):
-                    store.execute(f"CREATE VIRTUAL TABLE vecsample_{n} USING vec0(project_id "
-                                  f"integer partition key, embedding bit[{padded_dim(dim)}])")
+                    create_bit_vector_table(store, f"vecsample_{n}", dim)
                     last = store.scalar(f"SELECT max(rowid) FROM vecf_{n}", default=0)
                     store.set_state(key, f"0 {last}")
         if store.get_state(key) is None:
@@ -6487,33 +6491,14 @@ def deferred_dir(cfg):
     return os.path.join(cfg.paths.data, "deferred")
 
 
-def _redacted_values(obj):
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict):
-        return {k: _redacted_values(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_redacted_values(v) for v in obj]
-    return obj
-
-
 def defer_event(hook):
     """Keep the hook's event for upgrade-store (written whole or not at all, synced)."""
     if hook.event in NOT_DEFERRED:
         return
     try:
-        folder = deferred_dir(hook.cfg)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}.json"
-        data = json_dumps({"cli": hook.cli, "payload": _redacted_values(hook.payload)})
-        part = os.path.join(folder, "." + name)
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(part, os.path.join(folder, name))
+        data = json_dumps({"cli": hook.cli, "payload": _map_strings(hook.payload, redact)})
+        write_atomic(os.path.join(deferred_dir(hook.cfg), name), data.encode("utf-8"), 0o600)
         log("info", "hook.deferred", hook_event=hook.event, file=name)
     except OSError as exc:
         log("warning", "hook.defer_failed", hook_event=hook.event, error=str(exc))
@@ -6570,18 +6555,23 @@ def read_stdin_bytes(limit=MAX_PAYLOAD_BYTES):
     return b"".join(chunks)
 
 
-def _mend_surrogates(obj):
+def _map_strings(obj, fn):
+    """A decoded JSON value with fn applied to every string in it, keys included."""
     if isinstance(obj, str):
-        try:
-            obj.encode("utf-8")
-            return obj
-        except UnicodeEncodeError:
-            return obj.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fn(obj)
     if isinstance(obj, dict):
-        return {_mend_surrogates(k): _mend_surrogates(v) for k, v in obj.items()}
+        return {_map_strings(k, fn): _map_strings(v, fn) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_mend_surrogates(v) for v in obj]
+        return [_map_strings(v, fn) for v in obj]
     return obj
+
+
+def _mend_surrogates(text):
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _str_or_none(value):
@@ -6603,7 +6593,7 @@ def parse_payload(raw):
     if "\\ud" in text or "\\uD" in text:
         # a \uD800-style escape may leave a lone surrogate, which no UTF-8 column can hold:
         # such a character becomes U+FFFD, the rest of the event is kept
-        payload = _mend_surrogates(payload)
+        payload = _map_strings(payload, _mend_surrogates)
     if not isinstance(payload, dict):
         raise HookInputError(f"payload is a JSON {type(payload).__name__}, not an object")
     event = payload.get("hook_event_name")
@@ -9579,14 +9569,15 @@ def cmd_upgrade_store(args):
     try:
         store = open_store(cfg, busy_ms=60000, create=False)
         try:
-            background_logger(cfg).info("store.upgraded", schema=store.version)
+            logger = background_logger(cfg)
+            logger.info("store.upgraded", schema=store.version)
             # and once more a moment later, for a hook that found the schema behind just
             # before it was current
             for wait in (0, 1):
                 time.sleep(wait)
                 replayed = replay_deferred(cfg, store)
                 if replayed:
-                    background_logger(cfg).info("store.deferred_replayed", events=replayed)
+                    logger.info("store.deferred_replayed", events=replayed)
         finally:
             store.close()
     finally:
