@@ -269,11 +269,12 @@ def test_a_sampled_nearest_neighbour_query_finds_the_same_memories(ds, monkeypat
         assert len(sampled) == store.scalar(f"SELECT count(*) FROM vecf_{space} WHERE rowid % "
                                             f"{devstream.KNN_SAMPLE_EVERY} = 0")
         bounded_seen = fallback_seen = 0
+        shipped_rank = devstream.KNN_SAMPLE_RANK
         for text in ("the webhook retry queue", "refund the tax", "hello there"):
             space, qvec, _model = devstream.query_vector(store, cfg, text, 1000)
             plain = devstream.nearest_memories(store, space, qvec, 64, pid, 40)
             assert len(plain) == 40
-            for rank in (devstream.KNN_SAMPLE_RANK, 1):       # 1: too few within the bound
+            for rank in (shipped_rank, 1):                     # 1: too few within the bound
                 monkeypatch.setattr(devstream, "KNN_SAMPLE_RANK", rank)
                 bound = devstream.sample_bound(store, space, qvec, pid)
                 inside = store.scalar(
@@ -286,7 +287,7 @@ def test_a_sampled_nearest_neighbour_query_finds_the_same_memories(ds, monkeypat
                 # every project's memories (`memory search --all-projects`): here the same ones
                 assert devstream.nearest_memories(store, space, qvec, 64, None, 40,
                                                   sampled=True) == plain
-            monkeypatch.setattr(devstream, "KNN_SAMPLE_RANK", 8)
+            monkeypatch.setattr(devstream, "KNN_SAMPLE_RANK", shipped_rank)
         assert bounded_seen and fallback_seen           # both ways were taken
         # a space from before samples: unbounded until the next embedding pass makes its sample
         with store.write():
