@@ -7226,6 +7226,20 @@ def ensure_session(hook, source=None, counter=None):
                    time.time(), _str_or_none(hook.payload.get("transcript_path")), counter)
 
 
+def remember_shown(hook, items, event):
+    """Record what the hook is about to show, so that the session is not shown it again.  When
+    the store refuses this write (locked past the deadline, the disk full) the context still
+    goes out: a lost record costs at most a repetition later, a lost context costs it now."""
+    try:
+        with hook.store.write():
+            record_injection(hook.store, hook.session_id, items, event)
+    except Exception as exc:                # noqa: BLE001 - apsw's errors only, see below
+        if type(exc).__module__ != "apsw":
+            raise
+        log("warning", "hook.shown_unrecorded", hook_event=event,
+            error=store_failure(exc, hook.store.path))
+
+
 def on_session_start(hook):
     p = hook.payload
     source = str(p.get("source") or "startup")
@@ -7244,8 +7258,7 @@ def on_session_start(hook):
     text, items = session_start_context(store, hook.cfg, hook.project, hook.project_id,
                                         hook.session_id, source)
     if items:
-        with store.write():
-            record_injection(store, hook.session_id, items, "SessionStart")
+        remember_shown(hook, items, "SessionStart")
     return text
 
 
@@ -7274,8 +7287,7 @@ def on_user_prompt(hook):
                                  hook.session_id, clean, hook.remaining_ms(),
                                  meanwhile=record_prompt)
     if items:
-        with store.write():
-            record_injection(store, hook.session_id, items, "UserPromptSubmit")
+        remember_shown(hook, items, "UserPromptSubmit")
     return text
 
 
@@ -7333,8 +7345,7 @@ def _file_context_for(hook, paths, event):
             texts.append(text)
             shown.extend(items)
     if shown:
-        with hook.store.write():
-            record_injection(hook.store, hook.session_id, shown, event)
+        remember_shown(hook, shown, event)
     return "\n\n".join(texts) or None
 
 

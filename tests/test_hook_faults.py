@@ -154,6 +154,28 @@ def test_database_held_by_another_writer_past_the_deadline(ds):
     assert "first" in ids, "nothing already stored may be lost"
 
 
+def test_context_goes_out_when_its_record_cannot_be_written(ds):
+    """PreToolUse writes once, to record what it shows; with the lock held past the deadline
+    the agent still gets what is known about the file, and the log says what was not kept."""
+    ledger = os.path.join(ds.project_dir, "ledger.py")
+    ds.hook({"hook_event_name": "PostToolUse", "tool_name": "Edit", "session_id": "earlier",
+             "tool_input": {"file_path": ledger, "old_string": "total = round(x)",
+                            "new_string": "total = int(x * 100)  # integer cents"},
+             "tool_response": {}})
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write("hook_deadline_ms = 800\n")
+    with held_lock(ds.db):
+        before = ds.log_records()
+        proc = ds.hook({"hook_event_name": "PreToolUse", "tool_name": "Edit", "session_id": "now",
+                        "tool_input": {"file_path": ledger, "old_string": "a", "new_string": "b"}})
+        rec = one_new_log_line(before, ds.log_records())
+    assert proc.returncode == 0 and not proc.stderr
+    ctx = json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert "ledger.py" in ctx and "integer cents" in ctx
+    assert rec["event"] == "hook.shown_unrecorded" and "locked" in rec["error"]
+    assert ds.sql("SELECT count(*) FROM injections WHERE session_id='now'") == [(0,)]
+
+
 def _limit_file_size():
     import resource
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # EFBIG instead of being killed
