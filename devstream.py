@@ -969,6 +969,7 @@ class Store:
         self.hook, self.checked = hook, checked
         self._vec_loaded = False
         self._depth = 0
+        self.commits = 0                # outermost writes committed (see Hook.keep_if_locked_out)
         self.term_counts_due = []       # see document_frequencies
         self.before_close = []
         if not salvage and not checked:
@@ -1200,6 +1201,7 @@ class _WriteTxn:
         if self.name is None:
             if exc_type is None:
                 conn.execute("COMMIT")
+                store.commits += 1
             elif conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
@@ -6494,15 +6496,31 @@ class Hook:
             self._project_id = self.store.project_id(self.project)
         return self._project_id
 
+    def keep_if_locked_out(self, exc):
+        """The write lock stayed taken up to the deadline (a long `gc --vacuum`, a burst of
+        writers): when nothing of this event is stored yet, keep it for upgrade-store, which
+        stores it once the lock is free, rather than lose it.  True when it was kept."""
+        if type(exc).__name__ != "BusyError" or self.replaying or \
+                (self._store is not None and self._store.commits):
+            return False
+        if not defer_event(self):
+            return False
+        spawn_detached(["upgrade-store"])
+        log("warning", "hook.locked_out", hook_event=self.event,
+            error="database locked by another process past the deadline; the event is kept "
+                  "and stored once it is free")
+        return True
+
     def close(self):
         if self._store is not None:
             self._store.close()
 
 
-# -- events deferred while a big store is upgraded ------------------------------------------------
+# -- events deferred while a big store is upgraded, or locked -------------------------------------
 # A hook that finds the schema behind on a store too big to upgrade within its deadline
-# (StoreUpgrading) keeps its event, redacted, in a file of its own, and `upgrade-store` runs the
-# kept events again, oldest first, once the schema is current: what they capture is stored (at
+# (StoreUpgrading), or the write lock taken up to its deadline before it stored anything, keeps
+# its event, redacted, in a file of its own, and `upgrade-store` runs the kept events again,
+# oldest first, once the schema is current and the lock free: what they capture is stored (at
 # the time of the replay), what they would have injected is not recorded as shown.
 
 NOT_DEFERRED = ("PreToolUse",)          # it only reads
@@ -6513,16 +6531,19 @@ def deferred_dir(cfg):
 
 
 def defer_event(hook):
-    """Keep the hook's event for upgrade-store (written whole or not at all, synced)."""
+    """Keep the hook's event for upgrade-store (written whole or not at all, synced); True when
+    it was kept."""
     if hook.event in NOT_DEFERRED:
-        return
+        return False
     try:
         name = f"{time.time_ns():020d}-{os.getpid()}.json"
         data = json_dumps({"cli": hook.cli, "payload": _map_strings(hook.payload, redact)})
         write_atomic(os.path.join(deferred_dir(hook.cfg), name), data.encode("utf-8"), 0o600)
         log("info", "hook.deferred", hook_event=hook.event, file=name)
+        return True
     except OSError as exc:
         log("warning", "hook.defer_failed", hook_event=hook.event, error=str(exc))
+        return False
 
 
 def deferred_events(cfg):
@@ -6554,6 +6575,10 @@ def replay_deferred(cfg, store):
             os.unlink(path)
             done += 1
         except Exception as exc:        # noqa: BLE001 - one bad file must not stop the rest
+            if type(exc).__name__ == "BusyError":
+                # still locked after upgrade-store's wait: this and the rest wait for the next
+                log("info", "deferred.replay_locked", file=name)
+                break
             log("warning", "deferred.replay_failed", file=name,
                 error=f"{type(exc).__name__}: {exc}")
             try:
@@ -7535,6 +7560,10 @@ def run_hook(cli="claude"):
             if project_ignored(hook.project, cfg):
                 return 0
             text = handler(hook)
+        except BaseException as exc:
+            if hook.keep_if_locked_out(exc):
+                return 0
+            raise
         finally:
             hook.close()
         log("debug", "hook.done", hook_event=original,

@@ -148,10 +148,14 @@ def test_a_writer_holds_the_lock_past_the_deadline(ds):
         r.send(i)
     with held_lock(ds.db):
         for i in range(5, 10):
-            r.send(i)
+            r.send(i)       # each is kept (deferred/), for upgrade-store to store once free
     for i in range(10, 15):
         r.send(i)
-    assert len(r.acked) == 10, r.acked
+    assert len(r.acked) == 15, r.acked
+    deadline = time.time() + 30
+    while os.listdir(os.path.join(ds.home, "deferred")):
+        assert time.time() < deadline, "the events kept while locked were not replayed"
+        time.sleep(0.1)
     r.finish("writer holds the lock past the deadline")
 
 

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -148,8 +149,19 @@ def test_database_held_by_another_writer_past_the_deadline(ds):
         # instead of giving up at its deadline would never return (and trip the hang guard)
         proc = ds.hook(dict(START, session_id="second"))
         assert_silent_success(proc)
-        rec = one_new_log_line(before, ds.log_records())
-        assert rec["event"] in ("hook.store_unavailable", "hook.deadline")
+        warned = [r for r in ds.log_records()[len(before):] if r["level"] != "info"]
+        assert [r["event"] for r in warned] == ["hook.locked_out"]
+        assert "kept" in warned[0]["error"]
+        assert len(os.listdir(os.path.join(ds.home, "deferred"))) == 1
+        assert ds.sql("SELECT id FROM sessions") == [("first",)]
+    # once the lock is free, the kept event is stored, and its file is gone
+    deadline = time.time() + 30
+    while ("second",) not in ds.sql("SELECT id FROM sessions"):
+        assert time.time() < deadline, "the event locked out was never stored"
+        time.sleep(0.1)
+    while os.listdir(os.path.join(ds.home, "deferred")):
+        assert time.time() < deadline, "the stored event's file is still kept"
+        time.sleep(0.1)
     ids = {r[0] for r in ds.sql("SELECT id FROM sessions")}
     assert "first" in ids, "nothing already stored may be lost"
 
@@ -216,6 +228,6 @@ def test_session_end_deadline_is_shorter(ds):
         proc = ds.hook({"hook_event_name": "SessionEnd", "session_id": "first", "reason": "other"})
         assert_silent_success(proc)
         rec = ds.log_records()[-1]
-        assert rec["event"] in ("hook.store_unavailable", "hook.deadline")
+        assert rec["event"] in ("hook.store_unavailable", "hook.deadline", "hook.locked_out")
         # gave up on its own 1.2 s deadline: the busy wait was bounded by it
         assert "locked" in rec.get("error", "") or rec["event"] == "hook.deadline"
