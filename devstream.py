@@ -6501,7 +6501,8 @@ class Hook:
         writers): when nothing of this event is stored yet, keep it for upgrade-store, which
         stores it once the lock is free, rather than lose it.  True when it was kept."""
         if type(exc).__name__ != "BusyError" or self.replaying or \
-                (self._store is not None and self._store.commits):
+                (self._store is not None and self._store.commits) or \
+                self.cfg.env.get(DOCTOR_PROBE_ENV):
             return False
         if not defer_event(self):
             return False
@@ -6524,6 +6525,9 @@ class Hook:
 # the time of the replay), what they would have injected is not recorded as shown.
 
 NOT_DEFERRED = ("PreToolUse",)          # it only reads
+# set by `devstream doctor` for its probe: a probe locked out is reported, not kept, so that it
+# is never stored after the doctor has cleaned up
+DOCTOR_PROBE_ENV = "DEVSTREAM_DOCTOR_PROBE"
 
 
 def deferred_dir(cfg):
@@ -8598,6 +8602,7 @@ class Doctor:
         where = os.path.realpath(tempfile.mkdtemp(prefix="devstream-doctor-"))
         env = {k: v for k, v in self.cfg.env.items()
                if k not in ("DEVSTREAM_PROJECT", "CLAUDE_PROJECT_DIR")}
+        env[DOCTOR_PROBE_ENV] = "1"     # a probe that fails is not kept for later: see Hook
         payload = json_dumps({"session_id": session, "hook_event_name": "UserPromptSubmit",
                               "cwd": where, "prompt": text})
         key = find_project(where, env={}).key
