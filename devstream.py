@@ -6566,6 +6566,7 @@ def replay_deferred(cfg, store):
     folder, done = deferred_dir(cfg), 0
     for name in deferred_events(cfg):
         path = os.path.join(folder, name)
+        commits = store.commits
         try:
             with open(path, "rb") as fh:
                 kept = json_loads(fh.read().decode("utf-8"))
@@ -6579,8 +6580,10 @@ def replay_deferred(cfg, store):
             os.unlink(path)
             done += 1
         except Exception as exc:        # noqa: BLE001 - one bad file must not stop the rest
-            if type(exc).__name__ == "BusyError":
-                # still locked after upgrade-store's wait: this and the rest wait for the next
+            if type(exc).__name__ == "BusyError" and store.commits == commits:
+                # still locked after upgrade-store's wait, nothing of it stored: this and the
+                # rest wait for the next (a file run again once its event is stored in part
+                # would store that part twice)
                 log("info", "deferred.replay_locked", file=name)
                 break
             log("warning", "deferred.replay_failed", file=name,
