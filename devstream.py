@@ -778,6 +778,10 @@ class StoreUpgrading(StoreError):
     """A hook found the schema behind on a store too big to upgrade within its deadline."""
 
 
+class StoreLocked(StoreError):
+    """Opening the store (its schema upgrade) waited for the write lock past its time."""
+
+
 class StoreDamaged(StoreError):
     """The database failed an integrity check or a page read: it is never written again."""
 
@@ -1469,7 +1473,8 @@ def open_store(cfg, busy_ms=5000, create=True, migrate=True, hook=False):
     except StoreError:
         raise
     except (apsw.Error, OSError) as exc:
-        raise StoreError(store_failure(exc, cfg.paths.db)) from None
+        kind = StoreLocked if type(exc).__name__ == "BusyError" else StoreError
+        raise kind(store_failure(exc, cfg.paths.db)) from None
 
 
 # -- projects ------------------------------------------------------------------------------------
@@ -6498,9 +6503,11 @@ class Hook:
 
     def keep_if_locked_out(self, exc):
         """The write lock stayed taken up to the deadline (a long `gc --vacuum`, a burst of
-        writers): when nothing of this event is stored yet, keep it for upgrade-store, which
+        writers), in a write of the handler's or in opening the store (StoreLocked: its schema
+        upgrade): when nothing of this event is stored yet, keep it for upgrade-store, which
         stores it once the lock is free, rather than lose it.  True when it was kept."""
-        if type(exc).__name__ != "BusyError" or self.replaying or \
+        locked = isinstance(exc, StoreLocked) or type(exc).__name__ == "BusyError"
+        if not locked or self.replaying or \
                 (self._store is not None and self._store.commits) or \
                 self.cfg.env.get(DOCTOR_PROBE_ENV):
             return False

@@ -166,6 +166,30 @@ def test_database_held_by_another_writer_past_the_deadline(ds):
     assert "first" in ids, "nothing already stored may be lost"
 
 
+def test_an_event_locked_out_of_a_schema_upgrade_is_kept_and_stored_after(ds):
+    """The first hook of a new release upgrades a small store itself; when another process holds
+    the lock past the deadline, its event is kept like any locked-out one, not lost."""
+    import devstream
+    old = devstream.Store(ds.db, migrate=False)
+    old.migrate(target=devstream.SCHEMA_VERSION - 1)
+    old.close()
+    with open(os.path.join(ds.home, "config.toml"), "w") as fh:
+        fh.write("hook_deadline_ms = 800\n")
+    with held_lock(ds.db):
+        before = ds.log_records()
+        proc = ds.hook({"hook_event_name": "UserPromptSubmit", "session_id": "during",
+                        "prompt": "a prompt sent while the upgrade was locked out"})
+        assert_silent_success(proc)
+        warned = [r for r in ds.log_records()[len(before):] if r["level"] != "info"]
+        assert [r["event"] for r in warned] == ["hook.locked_out"]
+    deadline = time.time() + 30
+    while ds.sql("SELECT count(*) FROM memories WHERE content = "
+                 "'a prompt sent while the upgrade was locked out'") != [(1,)]:
+        assert time.time() < deadline, "the event locked out of the upgrade was never stored"
+        time.sleep(0.1)
+    assert ds.sql("PRAGMA user_version") == [(devstream.SCHEMA_VERSION,)]
+
+
 def test_context_goes_out_when_its_record_cannot_be_written(ds):
     """PreToolUse writes once, to record what it shows; with the lock held past the deadline
     the agent still gets what is known about the file, and the log says what was not kept."""
